@@ -1,0 +1,244 @@
+"""matrix.yaml: pydantic models, safe YAML loading with line numbers, and error messages that name
+the file, the line, the field path and what was expected."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ConfigError
+
+NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+Device = Literal["cpu", "gpu"]
+Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit"]
+ParamValue = int | float | str | bool | None
+
+#: Parameters the payload understands (docs/contracts.md, cell spec). Axis keys for `params` lists.
+KNOWN_PARAMS: frozenset[str] = frozenset(
+    {
+        "mode",
+        "input",
+        "data",
+        "batch_size",
+        "epochs",
+        "steps_per_epoch",
+        "train_samples",
+        "eval_samples",
+        "warmup_steps",
+        "window_steps",
+        "seed",
+        "intra_op_threads",
+        "inter_op_threads",
+    }
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BootstrapBase(Strict):
+    """A base root filesystem made locally from a Debian mirror (debootstrap + import)."""
+
+    kind: Literal["bootstrap"]
+    suite: Literal["bookworm", "bullseye"] = "bookworm"
+    mirror: str = "http://deb.debian.org/debian"
+
+
+class RegistryBase(Strict):
+    """FROM an image in a registry (official TF or NVIDIA CUDA images)."""
+
+    kind: Literal["registry"]
+    image: Annotated[str, Field(min_length=1)]
+    #: the interpreter inside the base image
+    python_bin: str = "python3"
+
+
+BaseSpec = Annotated[BootstrapBase | RegistryBase, Field(discriminator="kind")]
+
+
+class ImageSpec(Strict):
+    """One image of the matrix: a TF package on a Python on a base, optionally with CUDA/cuDNN."""
+
+    name: Annotated[str, Field(pattern=NAME_RE)] = ""
+    tf: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")]
+    package: Annotated[str, Field(min_length=1)]
+    python: Annotated[str, Field(pattern=r"^3\.\d+$")]
+    cuda: Annotated[str, Field(pattern=r"^\d+\.\d+$")] | None = None
+    cudnn: Annotated[str, Field(pattern=r"^\d+(\.\d+)?$")] | None = None
+    base: BaseSpec
+    devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    #: extra pip requirement specs installed beside the TF package (from the wheelhouse)
+    extra_packages: list[str] = Field(default_factory=list)
+    #: opt out of the tested-build-configuration check (docker/compat.yaml)
+    allow_untested: bool = False
+
+    @property
+    def tf_major(self) -> int:
+        return int(self.tf.split(".")[0])
+
+    @property
+    def tf_minor(self) -> str:
+        return ".".join(self.tf.split(".")[:2])
+
+
+class WorkloadSpec(Strict):
+    """A workload and its parameter axes: a list value is an axis, a scalar a fixed value."""
+
+    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_param_keys(value)
+
+
+class Profile(Strict):
+    """A named selection: which images/devices/workloads, parameter overrides, repeats, timeouts."""
+
+    description: str = ""
+    images: list[str] | None = None
+    devices: list[Device] | None = None
+    workloads: list[Workload] | None = None
+    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
+    repeats: Annotated[int, Field(ge=1, le=100)] = 3
+    timeout_s: Annotated[float, Field(gt=0)] = 1800.0
+    cpus: Annotated[float, Field(gt=0)] | None = None
+    mem_limit: Annotated[str, Field(pattern=r"^\d+[kmg]?$")] | None = None
+    include: list[dict[str, ParamValue]] = Field(default_factory=list)
+    exclude: list[dict[str, ParamValue]] = Field(default_factory=list)
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_param_keys(value)
+
+
+class Matrix(Strict):
+    """The whole matrix.yaml."""
+
+    version: Literal[1]
+    baseline: str | None = None
+    images: dict[str, ImageSpec]
+    workloads: dict[Workload, WorkloadSpec]
+    defaults: dict[str, ParamValue] = Field(default_factory=dict)
+    profiles: dict[str, Profile]
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _name_images(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({**v, "name": k} if isinstance(v, dict) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("defaults")
+    @classmethod
+    def _known_defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_param_keys(value)
+
+    @model_validator(mode="after")
+    def _references(self) -> Matrix:
+        for key in self.images:
+            if not re.match(NAME_RE, key):
+                raise ValueError(f"images.{key}: image names must match {NAME_RE}")
+        if self.baseline is not None and self.baseline not in self.images:
+            raise ValueError(f"baseline: {self.baseline!r} is not an image (have: {', '.join(self.images)})")
+        for pname, prof in self.profiles.items():
+            for img in prof.images or []:
+                if img not in self.images:
+                    raise ValueError(
+                        f"profiles.{pname}.images: {img!r} is not an image (have: {', '.join(self.images)})"
+                    )
+            for wl in prof.workloads or []:
+                if wl not in self.workloads:
+                    raise ValueError(f"profiles.{pname}.workloads: {wl!r} is not declared under workloads")
+        return self
+
+
+def _check_param_keys(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(value) - KNOWN_PARAMS)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; expected some of {sorted(KNOWN_PARAMS)}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe loader that remembers the line of every mapping key, keyed by field path."""
+
+
+def _compose_positions(text: str) -> dict[tuple[str, ...], int]:
+    positions: dict[tuple[str, ...], int] = {}
+    node = yaml.compose(text, Loader=_LineLoader)
+
+    def walk(n: yaml.Node, path: tuple[str, ...]) -> None:
+        positions.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            for key, val in n.value:
+                kpath = (*path, str(key.value))
+                positions[kpath] = key.start_mark.line + 1
+                walk(val, kpath)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, (*path, str(i)))
+
+    if node is not None:
+        walk(node, ())
+    return positions
+
+
+def _line_for(positions: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in positions:
+            return positions[loc[:end]]
+    return None
+
+
+def _format_validation(path: Path, text: str, err: ValidationError) -> str:
+    positions = _compose_positions(text)
+    lines = [f"{path}: invalid matrix ({err.error_count()} error(s)):"]
+    for e in err.errors():
+        loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        loc = tuple(p for p in loc if p not in {"bootstrap", "registry"} or p == loc[-1])
+        field = ".".join(loc) or "(top level)"
+        line = _line_for(positions, loc)
+        where = f"{path}:{line}" if line else str(path)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"  {where}: {field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read and validate a matrix file. Raises ConfigError (exit 2) naming file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read matrix file: {exc.strerror}") from exc
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles")
+    try:
+        return Matrix.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(path, text, exc)) from exc
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
