@@ -72,7 +72,7 @@ class ImageSpec(Strict):
     cuda: Annotated[str, Field(pattern=r"^\d+\.\d+$")] | None = None
     cudnn: Annotated[str, Field(pattern=r"^\d+(\.\d+)?$")] | None = None
     base: BaseSpec
-    devices: list[Device] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    devices: list[Device] = Field(default_factory=lambda: list[Device](["cpu"]), min_length=1)
     #: extra pip requirement specs installed beside the TF package (from the wheelhouse)
     extra_packages: list[str] = Field(default_factory=list)
     #: opt out of the tested-build-configuration check (docker/compat.yaml)
@@ -207,6 +207,10 @@ def _format_validation(path: Path, text: str, err: ValidationError) -> str:
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
         loc = tuple(p for p in loc if p not in {"bootstrap", "registry"} or p == loc[-1])
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
+        if len(loc) == 3 and loc[0] == "images" and loc[2] == "name":
+            loc = loc[:2]  # the name is the mapping key the user wrote
         field = ".".join(loc) or "(top level)"
         line = _line_for(positions, loc)
         where = f"{path}:{line}" if line else str(path)
@@ -215,6 +219,8 @@ def _format_validation(path: Path, text: str, err: ValidationError) -> str:
             msg = "unknown key (not allowed here)"
         elif e["type"] == "missing":
             msg = "required field is missing"
+        elif e["type"] == "string_pattern_mismatch":
+            msg = f"expected a string matching {e['ctx']['pattern']}, got {e['input']!r}"
         lines.append(f"  {where}: {field}: {msg}")
     return "\n".join(lines)
 
@@ -226,14 +232,16 @@ def load_matrix(path: Path) -> Matrix:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read matrix file: {exc.strerror}") from exc
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles")
+        raise ConfigError(
+            f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles"
+        )
     try:
         return Matrix.model_validate(data)
     except ValidationError as exc:

@@ -168,7 +168,9 @@ class RunStore:
     def write_record(self, record: Doc) -> Path:
         problems = validate_record(record)
         if problems:
-            raise ResultError(f"refusing to store an invalid record for {record.get('cell_id')}: {problems[:3]}")
+            raise ResultError(
+                f"refusing to store an invalid record for {record.get('cell_id')}: {problems[:3]}"
+            )
         path = self.record_path(record["cell_id"], record["repeat"])
         write_json_atomic(path, record)
         return path

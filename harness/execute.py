@@ -1,0 +1,149 @@
+"""The Request -> Execute -> Outcome boundary (like tox 4's execute API).
+
+A Backend turns an ExecRequest (one cell x repeat, with its spec file and output folder on the host) into an
+ExecOutcome (exit code, timeout/OOM flags, log tail). The runner never knows whether a container, a local
+interpreter or a test fake did the work; `classify` turns the outcome plus the payload's result file into
+the status that is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.plan import Cell
+from harness.store import validate
+
+SPEC_VERSION = 1
+SPEC_FILE = "spec.json"
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """One execution: a cell x repeat. `in_dir` holds spec.json (mounted read-only); `out_dir` receives
+    result.json (the only writable mount)."""
+
+    run_id: str
+    cell: Cell
+    repeat: int
+    in_dir: Path
+    out_dir: Path
+    timeout_s: float
+    cpus: float | None = None
+    mem_limit: str | None = None
+
+    @property
+    def spec_path(self) -> Path:
+        return self.in_dir / SPEC_FILE
+
+    @property
+    def result_path(self) -> Path:
+        return self.out_dir / RESULT_FILE
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    exit_code: int | None
+    timed_out: bool = False
+    oom_killed: bool = False
+    logs: str = ""
+    wall_s: float = 0.0
+    #: what executed it: kind (docker/local/fake), image tag/id, interpreter, limits
+    runner: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str | None = None
+
+
+class Backend(Protocol):
+    """What the runner needs from an execution environment."""
+
+    kind: str
+
+    def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
+        """Make the images (or interpreters) the cells need; availability per image name."""
+        ...
+
+    def device_available(self, device: str) -> Availability: ...
+
+    def execute(self, request: ExecRequest) -> ExecOutcome:
+        """Run the payload for one request. Must not raise for payload faults (crash, timeout, OOM)."""
+        ...
+
+    def cleanup(self) -> int:
+        """Remove anything left running for this backend (e.g. after Ctrl-C); returns how many."""
+        ...
+
+
+def build_spec(cell: Cell, data_dir: str) -> dict[str, Any]:
+    """The payload's input document (docs/contracts.md section 1)."""
+    params = dict(cell.params)
+    return {
+        "spec_version": SPEC_VERSION,
+        "cell_id": cell.cell_id,
+        "workload": cell.workload,
+        "mode": params.pop("mode", None),
+        "input": params.pop("input", None),
+        "device": cell.device,
+        "data_dir": data_dir,
+        **params,
+    }
+
+
+def write_spec(request: ExecRequest, spec: dict[str, Any]) -> None:
+    request.in_dir.mkdir(parents=True, exist_ok=True)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    request.out_dir.chmod(0o777)  # the container user is non-root (uid 1000)
+    request.spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Classified:
+    status: str
+    reason: str | None
+    payload: dict[str, Any] | None
+    problems: list[str]
+
+
+def _read_payload(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    if not path.exists():
+        return None, ["the payload wrote no result file"]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, [f"the result file is not valid JSON: {exc}"]
+    if not isinstance(doc, dict):
+        return None, ["the result file is not a JSON object"]
+    problems = validate(doc, "payload-result.v1")
+    return (None, problems) if problems else (doc, [])
+
+
+def classify(request: ExecRequest, outcome: ExecOutcome) -> Classified:
+    """Status of one execution from the engine's view (timeout, OOM, exit code) and the result file."""
+    payload, problems = _read_payload(request.result_path)
+    if outcome.timed_out:
+        return Classified("timeout", f"timed out after {request.timeout_s:g} s (killed)", payload, problems)
+    if outcome.oom_killed:
+        limit = request.mem_limit or "the host's memory"
+        return Classified("oom", f"killed by the OOM killer (memory limit: {limit})", payload, problems)
+    if payload is None:
+        why = "; ".join(problems[:3])
+        return Classified("failed", f"bad output (exit code {outcome.exit_code}): {why}", None, problems)
+    if payload.get("status") != "ok":
+        err = payload.get("error") or {}
+        reason = f"{err.get('type', 'Error')}: {err.get('message', 'the payload reported a failure')}"
+        return Classified("failed", f"payload failed (exit code {outcome.exit_code}): {reason}", payload, [])
+    if outcome.exit_code != 0:
+        return Classified(
+            "failed", f"exit code {outcome.exit_code} although the payload reported ok", payload, []
+        )
+    if payload.get("cell_id") != request.cell.cell_id:
+        got = payload.get("cell_id")
+        return Classified("failed", f"bad output: result is for cell {got!r}", None, ["cell_id mismatch"])
+    return Classified("ok", None, payload, [])

@@ -1,0 +1,65 @@
+"""`harness merge`: combine runs from several hosts or shards into one run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ResultError
+from harness.runner import iso
+from harness.store import RunStore, load_run
+
+
+def _merged_manifest(manifests: list[dict[str, Any]], run_id: str, sources: list[Path]) -> dict[str, Any]:
+    first = manifests[0]
+    cells: dict[str, dict[str, Any]] = {}
+    for manifest in manifests:
+        for cell in manifest.get("cells", []):
+            cells.setdefault(cell["cell_id"], cell)
+    hosts = {m["host"].get("hostname"): m["host"] for m in manifests if m.get("host")}
+    return {
+        **first,
+        "run_id": run_id,
+        "cells": [cells[k] for k in sorted(cells)],
+        "shard": None,
+        "merged_from": [
+            {"run_id": m["run_id"], "path": str(p), "shard": m.get("shard")}
+            for m, p in zip(manifests, sources, strict=True)
+        ],
+        "hosts": list(hosts.values()),
+        "started_at": min(m["started_at"] for m in manifests),
+        "finished_at": max((m.get("finished_at") or "") for m in manifests) or None,
+    }
+
+
+def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None) -> Path:
+    """Write a new run folder holding every record of `sources`. The sources must come from the same
+    matrix and profile; a (cell, repeat) present in two sources is a conflict (nothing is written)."""
+    runs = [load_run(p) for p in sources]
+    profiles = {(r.manifest["matrix_sha256"], r.manifest["profile"]) for r in runs}
+    if len(profiles) > 1:
+        raise ResultError(f"cannot merge runs from different matrices/profiles: {sorted(profiles)}")
+    seen: dict[tuple[str, int], str] = {}
+    for run in runs:
+        for record in run.records:
+            key = (record["cell_id"], int(record["repeat"]))
+            if key in seen:
+                raise ResultError(
+                    f"{key[0]} repeat {key[1]} is in both {seen[key]} and {run.run_id}; merge combines "
+                    "disjoint shards or hosts (rerun one of them with other repeats)"
+                )
+            seen[key] = run.run_id
+    new_id = (
+        run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-merged-{runs[0].manifest['profile']}"
+    )
+    store = RunStore(results_dir / new_id)
+    if store.manifest_path.exists():
+        raise ResultError(f"{store.path}: a run with this id exists already")
+    for run in runs:
+        for record in run.records:
+            store.write_record({**record, "run_id": new_id})
+    manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
+    manifest["merged_at"] = iso(time.time())
+    store.write_manifest(manifest)
+    return store.path

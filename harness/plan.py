@@ -1,0 +1,220 @@
+"""Expand a matrix profile into cells: images x devices x workloads x parameter axes, with
+include/exclude, deterministic readable cell IDs and deterministic sharding."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from harness.config import ImageSpec, Matrix, ParamValue, Profile
+from harness.errors import ConfigError
+
+#: Payload parameter defaults (docs/contracts.md); matrix `defaults` override them.
+BUILTIN_DEFAULTS: dict[str, ParamValue] = {
+    "data": "synthetic",
+    "batch_size": 32,
+    "epochs": 5,
+    "steps_per_epoch": None,
+    "train_samples": 60000,
+    "eval_samples": 10000,
+    "warmup_steps": 20,
+    "window_steps": 50,
+    "seed": 1234,
+    "intra_op_threads": 2,
+    "inter_op_threads": 1,
+}
+WORKLOAD_ONLY: dict[str, dict[str, ParamValue]] = {
+    # parameter -> default, for the workloads where the parameter means something
+    "mlp_fit": {"input": "numpy"},
+    "cnn_fit": {"input": "numpy"},
+    "mlp_loop": {"mode": "graph"},
+}
+TF2_ONLY_MODES = frozenset({"function", "eager"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One benchmark configuration: an image, a device, a workload and every payload parameter."""
+
+    cell_id: str
+    image: ImageSpec
+    device: str
+    workload: str
+    params: dict[str, Any]
+    available: bool = True
+    reason: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "cell_id": self.cell_id,
+            "image": self.image.name,
+            "device": self.device,
+            "workload": self.workload,
+            "params": dict(self.params),
+            "available": self.available,
+            "reason": self.reason,
+        }
+
+    def unavailable(self, reason: str) -> Cell:
+        return replace(self, available=False, reason=reason)
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile_name: str
+    profile: Profile
+    cells: list[Cell]
+    baseline: str | None
+    axis_keys: tuple[str, ...] = field(default=())
+
+    @property
+    def images(self) -> list[ImageSpec]:
+        seen: dict[str, ImageSpec] = {}
+        for cell in self.cells:
+            seen.setdefault(cell.image.name, cell.image)
+        return list(seen.values())
+
+
+def get_profile(matrix: Matrix, name: str, source: str) -> Profile:
+    if name not in matrix.profiles:
+        raise ConfigError(f"{source}: profiles.{name}: no such profile (have: {', '.join(matrix.profiles)})")
+    return matrix.profiles[name]
+
+
+def _merged_params(
+    matrix: Matrix, profile: Profile, workload: str
+) -> dict[str, ParamValue | list[ParamValue]]:
+    merged: dict[str, ParamValue | list[ParamValue]] = {**BUILTIN_DEFAULTS, **WORKLOAD_ONLY.get(workload, {})}
+    merged.update(matrix.defaults)
+    merged.update(matrix.workloads[workload].params)  # type: ignore[index]
+    merged.update(profile.params)
+    relevant = set(BUILTIN_DEFAULTS) | set(WORKLOAD_ONLY.get(workload, {}))
+    return {k: v for k, v in merged.items() if k in relevant}
+
+
+def _expand_axes(params: dict[str, ParamValue | list[ParamValue]]) -> list[dict[str, ParamValue]]:
+    keys = sorted(params)
+    values = [v if isinstance(v, list) else [v] for v in (params[k] for k in keys)]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any], axis_keys: set[str]) -> str:
+    """Readable, deterministic: `tf2.15-py3.11-cpu/mlp_loop-graph/bs32` (+ other varying axes)."""
+    middle = [workload]
+    for key in ("mode", "input"):
+        if params.get(key) is not None:
+            middle.append(str(params[key]))
+    if params.get("data", "synthetic") != "synthetic":
+        middle.append(str(params["data"]))
+    tail = [f"bs{params['batch_size']}"]
+    for key in sorted(axis_keys - {"mode", "input", "data", "batch_size"}):
+        if key in params:
+            tail.append(f"{key}={params[key]}")
+    return f"{image}-{device}/{'-'.join(middle)}/{','.join(tail)}"
+
+
+def _matches(entry: dict[str, ParamValue], values: dict[str, Any]) -> bool:
+    return all(key in values and values[key] == want for key, want in entry.items())
+
+
+def _axis_keys(matrix: Matrix, profile: Profile) -> set[str]:
+    keys = {k for k, v in matrix.defaults.items() if isinstance(v, list)}
+    for wl in matrix.workloads.values():
+        keys |= {k for k, v in wl.params.items() if isinstance(v, list)}
+    keys |= {k for k, v in profile.params.items() if isinstance(v, list)}
+    return keys
+
+
+def _tf1_reason(image: ImageSpec, params: dict[str, Any]) -> str | None:
+    if image.tf_major < 2 and params.get("mode") in TF2_ONLY_MODES:
+        return f"unsupported: mode {params['mode']!r} needs TF 2.x (image {image.name} has TF {image.tf})"
+    return None
+
+
+def expand(matrix: Matrix, profile_name: str, source: str = "matrix.yaml") -> Plan:
+    """All cells of a profile, sorted by cell ID. Cells TF 1.x cannot run are kept, marked unavailable."""
+    profile = get_profile(matrix, profile_name, source)
+    image_names = profile.images or list(matrix.images)
+    workloads = list(profile.workloads or matrix.workloads)
+    axis_keys = _axis_keys(matrix, profile)
+    cells: dict[str, Cell] = {}
+    for name in image_names:
+        image = matrix.images[name]
+        devices = [d for d in image.devices if profile.devices is None or d in profile.devices]
+        for device, workload in itertools.product(devices, workloads):
+            for params in _expand_axes(_merged_params(matrix, profile, workload)):
+                selector = {"image": name, "device": device, "workload": workload, **params}
+                if any(_matches(e, selector) for e in profile.exclude):
+                    continue
+                _add_cell(cells, image, device, workload, params, axis_keys)
+    for entry in profile.include:
+        _include(cells, matrix, profile, entry, axis_keys, source)
+    ordered = [cells[k] for k in sorted(cells)]
+    return Plan(profile_name, profile, ordered, _baseline(matrix, ordered), tuple(sorted(axis_keys)))
+
+
+def _add_cell(
+    cells: dict[str, Cell],
+    image: ImageSpec,
+    device: str,
+    workload: str,
+    params: dict[str, Any],
+    axes: set[str],
+) -> None:
+    cell_id = make_cell_id(image.name, device, workload, params, axes)
+    cell = Cell(cell_id, image, device, workload, params)
+    reason = _tf1_reason(image, params)
+    cells[cell_id] = cell.unavailable(reason) if reason else cell
+
+
+def _include(
+    cells: dict[str, Cell],
+    matrix: Matrix,
+    profile: Profile,
+    entry: dict[str, ParamValue],
+    axes: set[str],
+    source: str,
+) -> None:
+    missing = [k for k in ("image", "device", "workload") if k not in entry]
+    if missing:
+        raise ConfigError(f"{source}: include entry {entry}: needs keys {missing}")
+    name, device, workload = str(entry["image"]), str(entry["device"]), str(entry["workload"])
+    if name not in matrix.images or workload not in matrix.workloads:
+        raise ConfigError(f"{source}: include entry {entry}: unknown image or workload")
+    params = {k: v for k, v in _expand_axes(_merged_params(matrix, profile, workload))[0].items()}
+    params.update({k: v for k, v in entry.items() if k not in {"image", "device", "workload"}})
+    _add_cell(
+        cells,
+        matrix.images[name],
+        device,
+        workload,
+        params,
+        axes | set(entry) - {"image", "device", "workload"},
+    )
+
+
+def _baseline(matrix: Matrix, cells: list[Cell]) -> str | None:
+    if matrix.baseline:
+        return matrix.baseline
+    tf1 = [c.image.name for c in cells if c.image.tf_major < 2]
+    return tf1[0] if tf1 else (cells[0].image.name if cells else None)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' with 1 <= K <= N."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ConfigError(f"--shard: expected K/N (e.g. 2/4), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard: expected 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def select_shard(cells: list[Cell], k: int, n: int) -> list[Cell]:
+    """Shard K of N: round-robin over the cells sorted by ID, so shards differ in size by at most one
+    and every cell lands in exactly one shard."""
+    ordered = sorted(cells, key=lambda c: c.cell_id)
+    return [c for i, c in enumerate(ordered) if i % n == k - 1]

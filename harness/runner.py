@@ -1,0 +1,213 @@
+"""Run a plan's cells through a Backend: one fresh execution per cell x repeat, one stored record each.
+
+Faults stay inside their cell: a crash, timeout, OOM or garbage output becomes that cell's record and the
+run goes on. Records are written atomically as each execution ends, so completed results survive Ctrl-C
+and `--resume` picks up exactly the missing (cell, repeat) pairs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.execute import Availability, Backend, ExecOutcome, ExecRequest, build_spec, classify, write_spec
+from harness.plan import Cell, Plan
+from harness.store import RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore
+
+LOG_TAIL_CHARS = 4000
+CONTAINER_DATA_DIR = "/data"
+
+
+@dataclass(frozen=True)
+class Job:
+    cell: Cell
+    repeat: int
+
+
+class RunObserver:
+    """Progress hooks; the CLI plugs a rich display in, tests use the default no-op."""
+
+    def start(self, total: int) -> None: ...
+
+    def job_started(self, job: Job) -> None: ...
+
+    def job_finished(self, job: Job, record: dict[str, Any]) -> None: ...
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
+
+
+def declared(cell: Cell) -> dict[str, Any]:
+    image = cell.image
+    base = image.base
+    base_text = f"bootstrap:{base.suite}" if base.kind == "bootstrap" else f"registry:{base.image}"
+    return {
+        "tf": image.tf,
+        "python": image.python,
+        "cuda": image.cuda,
+        "cudnn": image.cudnn,
+        "package": image.package,
+        "base": base_text,
+    }
+
+
+def make_record(run_id: str, job: Job, **fields: Any) -> dict[str, Any]:
+    """A cell record (harness/schemas/cell-record.v1.json) with defaults for what `fields` leaves out."""
+    record: dict[str, Any] = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": RECORD_KIND,
+        "run_id": run_id,
+        "cell_id": job.cell.cell_id,
+        "repeat": job.repeat,
+        "status": "unavailable",
+        "reason": None,
+        "exit_code": None,
+        "log_tail": "",
+        "cell": {
+            "image": job.cell.image.name,
+            "device": job.cell.device,
+            "workload": job.cell.workload,
+            "params": dict(job.cell.params),
+            "declared": declared(job.cell),
+        },
+        "runner": {"kind": "none"},
+        "started_at": None,
+        "finished_at": None,
+        "wall_s": None,
+        "payload": None,
+    }
+    record.update(fields)
+    return record
+
+
+def plan_jobs(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> list[Job]:
+    """Every (cell, repeat) not yet done; an unavailable cell gets one record (repeat 0) only."""
+    jobs: list[Job] = []
+    for cell in cells:
+        count = repeats if cell.available else 1
+        jobs.extend(Job(cell, r) for r in range(count) if (cell.cell_id, r) not in done)
+    return jobs
+
+
+def mark_availability(
+    cells: list[Cell], images: dict[str, Availability], devices: dict[str, Availability]
+) -> list[Cell]:
+    out: list[Cell] = []
+    for cell in cells:
+        img = images.get(cell.image.name, Availability(False, "image was not prepared"))
+        dev = devices.get(cell.device, Availability(True))
+        if not cell.available:
+            out.append(cell)
+        elif not img.available:
+            out.append(cell.unavailable(img.reason or "image unavailable"))
+        elif not dev.available:
+            out.append(cell.unavailable(dev.reason or f"no {cell.device} here"))
+        else:
+            out.append(cell)
+    return out
+
+
+@dataclass
+class Runner:
+    backend: Backend
+    store: RunStore
+    run_id: str
+    timeout_s: float
+    cpus: float | None = None
+    mem_limit: str | None = None
+    data_dir: str = CONTAINER_DATA_DIR
+    observer: RunObserver = RunObserver()  # noqa: RUF009 - stateless default
+    clock: Callable[[], float] = time.time
+
+    def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
+        self.observer.start(len(jobs))
+        records = []
+        try:
+            for job in jobs:
+                self.observer.job_started(job)
+                record = self.run_job(job)
+                self.store.write_record(record)
+                self.observer.job_finished(job, record)
+                records.append(record)
+        finally:
+            shutil.rmtree(self.store.path / ".work", ignore_errors=True)
+        return records
+
+    def run_job(self, job: Job) -> dict[str, Any]:
+        if not job.cell.available:
+            return make_record(self.run_id, job, reason=job.cell.reason or "unavailable")
+        request = self._request(job)
+        write_spec(request, build_spec(job.cell, self.data_dir if self.backend.kind == "docker" else ""))
+        started = self.clock()
+        try:
+            outcome = self.backend.execute(request)
+        finally:
+            finished = self.clock()
+        record = self._record(job, request, outcome, started, finished)
+        shutil.rmtree(request.in_dir.parent, ignore_errors=True)
+        return record
+
+    def _request(self, job: Job) -> ExecRequest:
+        from harness.store import cell_key
+
+        work = self.store.path / ".work" / f"{cell_key(job.cell.cell_id)}__r{job.repeat}"
+        shutil.rmtree(work, ignore_errors=True)
+        return ExecRequest(
+            run_id=self.run_id,
+            cell=job.cell,
+            repeat=job.repeat,
+            in_dir=work / "in",
+            out_dir=work / "out",
+            timeout_s=self.timeout_s,
+            cpus=self.cpus,
+            mem_limit=self.mem_limit,
+        )
+
+    def _record(
+        self, job: Job, request: ExecRequest, outcome: ExecOutcome, started: float, finished: float
+    ) -> dict[str, Any]:
+        verdict = classify(request, outcome)
+        fields: dict[str, Any] = {
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "exit_code": outcome.exit_code,
+            "log_tail": outcome.logs[-LOG_TAIL_CHARS:],
+            "runner": {"kind": self.backend.kind, **outcome.runner},
+            "started_at": iso(started),
+            "finished_at": iso(finished),
+            "wall_s": round(max(outcome.wall_s, finished - started), 3),
+            "payload": verdict.payload,
+        }
+        if verdict.problems:
+            fields["payload_problems"] = verdict.problems[:20]
+        return make_record(self.run_id, job, **fields)
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return counts
+
+
+def exit_code_for(records: list[dict[str, Any]], strict: bool) -> int:
+    """0: every runnable cell ok; 1: some failed/timed out/OOM (or, with strict, were unavailable)."""
+    bad = {"failed", "timeout", "oom"} | ({"unavailable"} if strict else set())
+    return 1 if any(r["status"] in bad for r in records) else 0
+
+
+def prepare_cells(backend: Backend, plan: Plan, cells: list[Cell]) -> list[Cell]:
+    runnable = [c for c in cells if c.available]
+    images = backend.prepare(runnable)
+    devices = {d: backend.device_available(d) for d in {c.device for c in runnable}}
+    return mark_availability(cells, images, devices)
+
+
+def work_root(store: RunStore) -> Path:
+    return store.path / ".work"
