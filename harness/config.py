@@ -126,7 +126,7 @@ class Matrix(Strict):
     baseline: str | None = None
     images: dict[str, ImageSpec]
     workloads: dict[Workload, WorkloadSpec]
-    defaults: dict[str, ParamValue] = Field(default_factory=dict)
+    defaults: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
     profiles: dict[str, Profile]
 
     @field_validator("images", mode="before")

@@ -1,0 +1,128 @@
+"""Pure checks of the docker SDK kwargs the engine builds (no engine needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker.types
+import pytest
+import requests.exceptions
+
+from harness.engine import (
+    LOG_CAP_BYTES,
+    ContainerRequest,
+    Mount,
+    _consume_build_chunk,
+    _is_timeout,
+    build_kwargs,
+    cap_logs,
+    container_kwargs,
+    device_requests,
+    engine_errors,
+    split_ref,
+)
+from harness.errors import EngineError
+
+
+def _req(**kw: object) -> ContainerRequest:
+    base: dict[str, object] = {"image": "tfmh/x:1", "command": ["python3", "-V"]}
+    return ContainerRequest(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_security_defaults_are_locked_down():
+    kw = container_kwargs(_req())
+    assert kw["network_mode"] == "none"
+    assert kw["cap_drop"] == ["ALL"]
+    assert kw["security_opt"] == ["no-new-privileges"]
+    assert kw["privileged"] is False
+    assert kw["read_only"] is True
+    assert "/tmp" in kw["tmpfs"] and "mode=1777" in kw["tmpfs"]["/tmp"]
+    assert kw["user"] == "1000:1000"
+    assert kw["environment"]["HOME"] == "/tmp"
+    assert kw["labels"]["tfmh"] == "1"
+    assert "device_requests" not in kw
+    assert "mem_limit" not in kw and "nano_cpus" not in kw
+
+
+def test_user_env_cannot_drop_harness_label():
+    kw = container_kwargs(_req(labels={"tfmh": "0", "tfmh.run": "r1"}, env={"A": "b"}))
+    assert kw["labels"] == {"tfmh": "1", "tfmh.run": "r1"}
+    assert kw["environment"]["A"] == "b"
+
+
+def test_gpu_device_requests():
+    kw = container_kwargs(_req(gpu=True))
+    (dr,) = kw["device_requests"]
+    assert isinstance(dr, docker.types.DeviceRequest)
+    assert dr["Count"] == -1
+    assert dr["Capabilities"] == [["gpu"]]
+    assert device_requests(False) == []
+
+
+def test_limits_memswap_equals_mem_and_nano_cpus():
+    kw = container_kwargs(_req(cpus=1.5, mem_limit="512m"))
+    assert kw["nano_cpus"] == 1_500_000_000
+    assert kw["mem_limit"] == "512m"
+    assert kw["memswap_limit"] == "512m"
+
+
+def test_mounts_are_binds_with_read_only_flag():
+    kw = container_kwargs(
+        _req(
+            mounts=[Mount("/host/payload", "/opt/tfmh/payload"), Mount("/host/out", "/out", read_only=False)]
+        )
+    )
+    ro, rw = kw["mounts"]
+    assert (ro["Type"], ro["Source"], ro["Target"], ro["ReadOnly"]) == (
+        "bind",
+        "/host/payload",
+        "/opt/tfmh/payload",
+        True,
+    )
+    assert rw["ReadOnly"] is False
+
+
+def test_build_kwargs_offline_and_cleanup(tmp_path: Path):
+    kw = build_kwargs(tmp_path, "bootstrap.Dockerfile", "tfmh/a:1", {"X": "1"}, {"tfmh.image": "a"})
+    assert kw["network_mode"] == "none"
+    assert kw["pull"] is False and kw["rm"] is True and kw["forcerm"] is True
+    assert kw["labels"] == {"tfmh.image": "a", "tfmh": "1"}
+    assert kw["buildargs"] == {"X": "1"} and kw["decode"] is True
+
+
+def test_cap_logs_keeps_tail():
+    text = "a" * LOG_CAP_BYTES + "THE END"
+    capped = cap_logs(text)
+    assert capped.endswith("THE END")
+    assert "truncated" in capped
+    assert cap_logs("short") == "short"
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("tensorflow/tensorflow:1.15.5-gpu-py3", ("tensorflow/tensorflow", "1.15.5-gpu-py3")),
+        ("localhost:5000/tf", ("localhost:5000/tf", "latest")),
+        ("nvcr.io/nvidia/tensorflow:23.03-tf1-py3", ("nvcr.io/nvidia/tensorflow", "23.03-tf1-py3")),
+        ("busybox", ("busybox", "latest")),
+    ],
+)
+def test_split_ref(ref: str, expected: tuple[str, str]):
+    assert split_ref(ref) == expected
+
+
+def test_build_chunks_emit_lines_and_errors():
+    lines: list[str] = []
+    assert _consume_build_chunk({"stream": "Step 1/3 : FROM x\n"}, lines.append) is None
+    assert _consume_build_chunk({"error": "boom\n", "errorDetail": {}}, lines.append) == "boom"
+    assert lines == ["Step 1/3 : FROM x", "ERROR: boom"]
+
+
+def test_engine_errors_maps_connection_errors():
+    with pytest.raises(EngineError, match="lost the connection"), engine_errors("doing x"):
+        raise requests.exceptions.ConnectionError("refused")
+
+
+def test_timeout_detection():
+    assert _is_timeout(requests.exceptions.ReadTimeout("x"))
+    assert not _is_timeout(requests.exceptions.ConnectionError("connection refused"))
