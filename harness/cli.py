@@ -230,7 +230,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             store = RunStore(args.results_dir / run_id)
             manifest = {}
         observer.phase("build images")
-        cells = prepare_cells(backend, loaded.plan, loaded.cells)
+        cells = prepare_cells(backend, loaded.cells)
         repeats = args.repeats or profile.repeats
         manifest = _manifest(args, loaded, cells, run_id, repeats, backend, manifest, host_facts)
         store.write_manifest(manifest)

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from harness.execute import Availability, Backend, ExecOutcome, ExecRequest, build_spec, classify, write_spec
-from harness.plan import Cell, Plan
+from harness.plan import Cell
 from harness.store import RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore
 
 LOG_TAIL_CHARS = 4000
@@ -202,12 +201,9 @@ def exit_code_for(records: list[dict[str, Any]], strict: bool) -> int:
     return 1 if any(r["status"] in bad for r in records) else 0
 
 
-def prepare_cells(backend: Backend, plan: Plan, cells: list[Cell]) -> list[Cell]:
+def prepare_cells(backend: Backend, cells: list[Cell]) -> list[Cell]:
     runnable = [c for c in cells if c.available]
     images = backend.prepare(runnable)
     devices = {d: backend.device_available(d) for d in {c.device for c in runnable}}
     return mark_availability(cells, images, devices)
 
-
-def work_root(store: RunStore) -> Path:
-    return store.path / ".work"
