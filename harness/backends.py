@@ -53,6 +53,7 @@ class DockerBackend:
     engine: DockerEngine
     cache_dir: Path
     data_dir: Path | None = None
+    payload: Path = field(default_factory=payload_dir)
     on_log: Callable[[str], None] = lambda line: None
     labels: dict[str, str] = field(default_factory=dict)
     kind: str = "docker"
@@ -81,7 +82,7 @@ class DockerBackend:
     def execute(self, request: ExecRequest) -> ExecOutcome:
         tag, image_id = self._images[request.cell.image.name]
         mounts = [
-            Mount(str(payload_dir()), PAYLOAD_MOUNT, read_only=True),
+            Mount(str(self.payload.resolve()), PAYLOAD_MOUNT, read_only=True),
             Mount(str(request.in_dir.resolve()), IN_MOUNT, read_only=True),
             Mount(str(request.out_dir.resolve()), OUT_MOUNT, read_only=False),
         ]
@@ -127,6 +128,7 @@ class LocalBackend:
 
     python: str
     data_dir: Path | None = None
+    payload: Path = field(default_factory=payload_dir)
     kind: str = "local"
     _running: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -139,7 +141,7 @@ class LocalBackend:
         return Availability(True)  # the payload itself reports a missing GPU as a failed cell
 
     def execute(self, request: ExecRequest) -> ExecOutcome:
-        cmd = payload_command(self.python, str(payload_dir()), str(request.in_dir), str(request.out_dir))
+        cmd = payload_command(self.python, str(self.payload), str(request.in_dir), str(request.out_dir))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
         started = time.monotonic()
         proc = subprocess.Popen(

@@ -1,0 +1,93 @@
+"""The local runner: the payload command line in a real interpreter, timeouts kill the process group."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.backends import LocalBackend
+from harness.config import load_matrix
+from harness.errors import ConfigError
+from harness.execute import ExecRequest, build_spec, write_spec
+from harness.plan import Cell, expand
+
+MATRIX = textwrap.dedent(
+    """\
+    version: 1
+    images:
+      tf2.15-py3.11: {tf: "2.15.1", package: tensorflow-cpu==2.15.1, python: "3.11", base: {kind: bootstrap}}
+    workloads:
+      mlp_loop: {params: {mode: [graph]}}
+    profiles:
+      t: {repeats: 1}
+    """
+)
+
+FAKE_RUN = textwrap.dedent(
+    """\
+    import argparse, json, os, sys, time
+    p = argparse.ArgumentParser(); p.add_argument("--spec"); p.add_argument("--out"); a = p.parse_args()
+    spec = json.load(open(a.spec))
+    if os.environ.get("FAKE_SLEEP"):
+        open(os.environ["FAKE_PIDFILE"], "w").write(str(os.getpid()))
+        time.sleep(60)
+    json.dump({"echo": spec["cell_id"], "argv": sys.argv[1:]}, open(a.out, "w"))
+    print("done")
+    """
+)
+
+
+@pytest.fixture
+def cell(tmp_path: Path) -> Cell:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX, encoding="utf-8")
+    return expand(load_matrix(path), "t").cells[0]
+
+
+@pytest.fixture
+def payload(tmp_path: Path) -> Path:
+    d = tmp_path / "payload"
+    d.mkdir()
+    (d / "run.py").write_text(FAKE_RUN, encoding="utf-8")
+    return d
+
+
+def _request(tmp_path: Path, cell: Cell, timeout_s: float) -> ExecRequest:
+    req = ExecRequest("r", cell, 0, tmp_path / "w" / "in", tmp_path / "w" / "out", timeout_s)
+    write_spec(req, build_spec(cell, ""))
+    return req
+
+
+def test_runs_payload_with_spec_and_out(tmp_path: Path, cell: Cell, payload: Path) -> None:
+    backend = LocalBackend(python=sys.executable, payload=payload)
+    outcome = backend.execute(_request(tmp_path, cell, 30))
+    assert outcome.exit_code == 0 and not outcome.timed_out
+    doc = json.loads((tmp_path / "w" / "out" / "result.json").read_text())
+    assert doc["echo"] == cell.cell_id
+    assert doc["argv"][0] == "--spec" and doc["argv"][1].endswith("spec.json")
+    assert "done" in outcome.logs
+    assert outcome.runner["python"] == sys.executable
+
+
+def test_timeout_kills_the_process(
+    tmp_path: Path, cell: Cell, payload: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pidfile = tmp_path / "pid"
+    monkeypatch.setenv("FAKE_SLEEP", "1")
+    monkeypatch.setenv("FAKE_PIDFILE", str(pidfile))
+    started = time.monotonic()
+    outcome = LocalBackend(python=sys.executable, payload=payload).execute(_request(tmp_path, cell, 2))
+    assert outcome.timed_out
+    assert time.monotonic() - started < 20
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_missing_interpreter_is_a_config_error(cell: Cell) -> None:
+    with pytest.raises(ConfigError, match="is not an interpreter"):
+        LocalBackend(python="/nonexistent/python").prepare([cell])
