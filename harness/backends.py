@@ -15,8 +15,9 @@ from pathlib import Path
 
 from harness.config import ImageSpec
 from harness.engine import ContainerRequest, DockerEngine, Mount
-from harness.errors import ConfigError
+from harness.errors import BuildError, ConfigError
 from harness.execute import RESULT_FILE, SPEC_FILE, Availability, ExecOutcome, ExecRequest
+from harness.images import ImageStatus
 from harness.paths import payload_dir
 from harness.plan import Cell
 
@@ -61,17 +62,24 @@ class DockerBackend:
     _python: dict[str, str] = field(default_factory=dict)
 
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
-        from harness.images import ensure_images
+        from harness.images import cache_lock, ensure_image
 
-        statuses = ensure_images(_unique_images(cells), self.engine, self.cache_dir, on_log=self.on_log)
         out: dict[str, Availability] = {}
-        for name, status in statuses.items():
-            out[name] = Availability(status.available, status.reason)
-            if status.available and status.tag:
-                self._images[name] = (status.tag, status.image_id)
-        for image in _unique_images(cells):
-            self._python[image.name] = image.base.python_bin if image.base.kind == "registry" else "python3"
+        with cache_lock(self.cache_dir):
+            for image in _unique_images(cells):
+                out[image.name] = self._prepare_one(image, ensure_image)
         return out
+
+    def _prepare_one(self, image: ImageSpec, ensure_image: Callable[..., ImageStatus]) -> Availability:
+        """One image; a failed build fails that image's cells, not the run."""
+        try:
+            status = ensure_image(image, self.engine, self.cache_dir, self.on_log)
+        except BuildError as exc:
+            return Availability(False, f"image build failed: {exc}", failed=True)
+        self._python[image.name] = image.base.python_bin if image.base.kind == "registry" else "python3"
+        if status.available and status.tag:
+            self._images[image.name] = (status.tag, status.image_id)
+        return Availability(status.available, status.reason)
 
     def device_available(self, device: str) -> Availability:
         if device != "gpu":

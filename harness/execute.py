@@ -59,6 +59,8 @@ class ExecOutcome:
 class Availability:
     available: bool
     reason: str | None = None
+    #: the image could not be built: its cells are failures, not merely unavailable
+    failed: bool = False
 
 
 class Backend(Protocol):

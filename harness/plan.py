@@ -44,6 +44,8 @@ class Cell:
     params: dict[str, Any]
     available: bool = True
     reason: str | None = None
+    #: status recorded for a cell that does not run: unavailable, or failed (its image did not build)
+    skip_status: str = "unavailable"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -56,8 +58,8 @@ class Cell:
             "reason": self.reason,
         }
 
-    def unavailable(self, reason: str) -> Cell:
-        return replace(self, available=False, reason=reason)
+    def unavailable(self, reason: str, status: str = "unavailable") -> Cell:
+        return replace(self, available=False, reason=reason, skip_status=status)
 
 
 @dataclass(frozen=True)

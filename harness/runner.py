@@ -104,7 +104,9 @@ def mark_availability(
         if not cell.available:
             out.append(cell)
         elif not img.available:
-            out.append(cell.unavailable(img.reason or "image unavailable"))
+            out.append(
+                cell.unavailable(img.reason or "image unavailable", "failed" if img.failed else "unavailable")
+            )
         elif not dev.available:
             out.append(cell.unavailable(dev.reason or f"no {cell.device} here"))
         else:
@@ -140,7 +142,9 @@ class Runner:
 
     def run_job(self, job: Job) -> dict[str, Any]:
         if not job.cell.available:
-            return make_record(self.run_id, job, reason=job.cell.reason or "unavailable")
+            return make_record(
+                self.run_id, job, status=job.cell.skip_status, reason=job.cell.reason or "unavailable"
+            )
         request = self._request(job)
         write_spec(request, build_spec(job.cell, self.data_dir if self.backend.kind == "docker" else ""))
         started = self.clock()
@@ -206,4 +210,3 @@ def prepare_cells(backend: Backend, cells: list[Cell]) -> list[Cell]:
     images = backend.prepare(runnable)
     devices = {d: backend.device_available(d) for d in {c.device for c in runnable}}
     return mark_availability(cells, images, devices)
-

@@ -211,3 +211,20 @@ def test_interrupt_then_resume_completes_without_duplicates(tmp_path: Path, cell
     assert len([k for k in records if records[k]["status"] == "ok"]) == len(runnable) * 2
     assert len(list(store.cells_dir.glob("*.json"))) == len(records)
     assert not list(store.cells_dir.glob(".*tmp"))
+
+
+class BrokenImageBackend(FakeBackend):
+    def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
+        out = super().prepare(cells)
+        out["tf2.21-py3.11"] = Availability(
+            False, "image build failed: pip: no matching distribution", failed=True
+        )
+        return out
+
+
+def test_failed_image_build_fails_only_its_cells(tmp_path: Path, cells: list[Cell]) -> None:
+    records = by_cell(run(tmp_path, cells, BrokenImageBackend()))
+    broken = [r for r in records.values() if r["cell"]["image"] == "tf2.21-py3.11"]
+    assert broken and all(r["status"] == "failed" and "image build failed" in r["reason"] for r in broken)
+    assert all(r["status"] == "ok" for r in records.values() if r["cell"]["image"] == "tf2.15-py3.11")
+    assert exit_code_for(list(records.values()), strict=False) == 1
