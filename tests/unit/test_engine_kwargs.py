@@ -86,8 +86,10 @@ def test_build_kwargs_offline_and_cleanup(tmp_path: Path):
     kw = build_kwargs(tmp_path, "bootstrap.Dockerfile", "tfmh/a:1", {"X": "1"}, {"tfmh.image": "a"})
     assert kw["network_mode"] == "none"
     assert kw["pull"] is False and kw["rm"] is True and kw["forcerm"] is True
-    assert kw["labels"] == {"tfmh.image": "a", "tfmh": "1"}
+    assert kw["labels"] == {"tfmh.image": "a"}
     assert kw["buildargs"] == {"X": "1"} and kw["decode"] is True
+    # no labels → no extra LABEL steps appended by the classic builder
+    assert "labels" not in build_kwargs(tmp_path, "f", "t", {}, {})
 
 
 def test_cap_logs_keeps_tail():

@@ -140,15 +140,32 @@ def test_dockerfiles_are_parametrised_and_do_not_bake_the_payload():
     assert "COPY --from=venv /opt/venv /opt/venv" in boot
 
 
+@pytest.mark.parametrize("dockerfile", ["bootstrap.Dockerfile", "registry.Dockerfile"])
+def test_every_build_arg_is_declared_and_every_used_arg_is_passed(dockerfile: str):
+    text = (default_docker_dir() / dockerfile).read_text()
+    declared = set(re.findall(r"^ARG (\w+)", text, flags=re.M))
+    used = set(re.findall(r"\$\{(\w+)\}", text))
+    kind = "registry" if dockerfile.startswith("registry") else "bootstrap"
+    base = {"kind": kind, "image": "tensorflow/tensorflow:2.15.0"} if kind == "registry" else {"kind": kind}
+    passed = set(build_args_for(_spec(base=base), "ref", "sha256:x", {"BUILD_NOTE": "n"}))
+    assert passed <= declared, passed - declared  # nothing passed goes unconsumed
+    assert used <= declared, used - declared
+    assert 'tfmh="1"' in text  # the harness label is set by the Dockerfile itself
+
+
 def test_build_args_and_requirements():
     spec = _spec(extra_packages=["psutil==5.9.8"])
-    args = build_args_for(spec, "tfmh/base-bookworm:abc", {"BUILD_NOTE": "x"})
-    assert args["BASE_IMAGE"] == "tfmh/base-bookworm:abc"
+    args = build_args_for(spec, "tfmh/base-bookworm:abc", "sha256:b", {"BUILD_NOTE": "x"})
+    assert args["BASE_IMAGE"] == "tfmh/base-bookworm:abc" and args["BASE_ID"] == "sha256:b"
+    assert args["BASE_DESC"] == "bootstrap:bookworm" and args["CUDA"] == ""
     assert args["TF_PACKAGE"] == "tensorflow-cpu==2.15.1" and args["BUILD_NOTE"] == "x"
     assert requirements_for(spec) == ["tensorflow-cpu==2.15.1", "psutil==5.9.8"]
     reg = _spec(base={"kind": "registry", "image": "tensorflow/tensorflow:2.15.0"}, extra_packages=["psutil"])
     assert requirements_for(reg) == ["psutil"]
-    assert build_args_for(reg, "tensorflow/tensorflow:2.15.0")["PYTHON"] == "python3"
+    assert (
+        build_args_for(reg, "tensorflow/tensorflow:2.15.0", "sha256:r")["BASE_DESC"]
+        == "tensorflow/tensorflow:2.15.0"
+    )
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -175,6 +192,9 @@ class FakeEngine:
             False,
             "Get https://registry-1.docker.io/v2/: dial tcp: lookup registry-1.docker.io: no such host",
         )
+
+    def prune_dangling_images(self, label_filter: dict[str, str]) -> int:
+        return 0
 
     def build(self, *args: Any, **kwargs: Any) -> str:
         self.builds.append(args[2])

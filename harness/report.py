@@ -1,0 +1,362 @@
+"""Static HTML reports (Jinja2, autoescape on for every template): the only module that imports jinja2.
+
+`render_run_report` writes `<reports>/<run-id>/index.html`, `render_site_index` writes `<reports>/index.html`.
+Pages are self-contained (inline CSS, inline SVG charts, a few lines of inline JS for sortable tables) and
+deterministic: nothing depends on the render time, so the same run renders byte-identical HTML.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from harness import charts, stats
+from harness.store import RunData
+
+Doc = dict[str, Any]
+DASH = "\u2013"  # shown for a missing number
+#: charts stop after this many rows (tables always list everything)
+MAX_CHART_ROWS = 150
+#: trend charts per report (regressions first)
+MAX_TREND_CHARTS = 200
+#: verdict lines per workload in the headline (largest differences first when there are more)
+MAX_HEADLINES = 12
+PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness", "templates"),
+        autoescape=True,  # everything, whatever the template's extension
+        undefined=jinja2.ChainableUndefined,  # partial documents render as blanks, never crash
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        ms=fmt_ms,
+        num=fmt_num,
+        pct=fmt_pct,
+        bytes=fmt_bytes,
+        flops=fmt_flops,
+        ratio=fmt_ratio,
+        sortkey=sort_key,
+    )
+    return env
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def _ok(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt_ms(seconds: Any) -> str:
+    return f"{seconds * 1000:.3g} ms" if _ok(seconds) else DASH
+
+
+def fmt_num(x: Any, digits: int = 3) -> str:
+    if not _ok(x):
+        return DASH
+    return f"{x:,.0f}" if abs(x) >= 10 ** max(digits, 3) else f"{x:.{digits}g}"
+
+
+def fmt_pct(x: Any) -> str:
+    return f"{x * 100:.1f}%" if _ok(x) else DASH
+
+
+def fmt_bytes(x: Any) -> str:
+    if not _ok(x):
+        return "not available"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return "not available"  # pragma: no cover
+
+
+def fmt_flops(x: Any) -> str:
+    if not _ok(x):
+        return DASH
+    for unit, scale in (("TFLOP/s", 1e12), ("GFLOP/s", 1e9), ("MFLOP/s", 1e6)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.3g} FLOP/s"
+
+
+def fmt_ratio(x: Any) -> str:
+    return f"{x:.2f}{stats.TIMES}" if _ok(x) else DASH
+
+
+def sort_key(x: Any) -> str:
+    """Value for the data-sort attribute: numbers as repr, missing as empty."""
+    return repr(float(x)) if _ok(x) else ""
+
+
+def safe_dirname(run_id: str) -> str:
+    """A run id as a single, harmless path component (no separators, no leading dots)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).lstrip(".")
+    return name or "run"
+
+
+# ------------------------------------------------------------------------------------------ view model
+
+
+class Row(dict[str, Any]):
+    """A record whose keys are also attributes (its __dict__ is itself), so Jinja's `row.x` is one lookup."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__ = self
+
+    def __getattr__(self, name: str) -> Any:  # only reached for missing keys
+        raise AttributeError(name)
+
+
+def _rows(frame: Any) -> list[Row]:
+    if frame is None or len(frame) == 0:
+        return []
+    cols = [str(c) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]  # native Python values, column at a time (fast)
+    return [Row(zip(cols, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _cell_rows(ana: stats.RunAnalysis) -> list[Row]:
+    st = ana.cells.stats.reset_index()
+    order = {img: i for i, img in enumerate(ana.images)}
+    st["image_index"] = st["image"].map(order).fillna(0).astype(int)
+    st = st.sort_values(["workload", "params_key", "image_index"], kind="stable")
+    return _rows(st)
+
+
+def _capped(svg: charts.Svg, shown: int, total: int) -> Doc:
+    return {"svg": svg, "shown": shown, "total": total}
+
+
+def _speed_charts(cells: list[Row], images: list[str]) -> list[Doc]:
+    by_workload: dict[str, list[charts.Bar]] = {}
+    for c in cells:
+        if not c.measured:
+            continue
+        by_workload.setdefault(c.workload, []).append(
+            charts.Bar(
+                label=f"{c.image} · {c.params_short}",
+                value=c.median_s * 1000,
+                lo=c.ci_lo_s * 1000,
+                hi=c.ci_hi_s * 1000,
+                series=int(c.image_index),
+                note="⚠" if c.warnings else "",
+            )
+        )
+    title = "{}: median steady-state step time, " + f"{stats.CONFIDENCE:.0%} CI"
+    return [
+        _capped(
+            charts.bar_chart(bars[:MAX_CHART_ROWS], "ms / step", title.format(wl), images),
+            min(len(bars), MAX_CHART_ROWS),
+            len(bars),
+        )
+        for wl, bars in sorted(by_workload.items())
+    ]
+
+
+def _phase_chart(cells: list[Row]) -> Doc | None:
+    stacks = [
+        charts.Stack(
+            label=f"{c.image} · {c.workload} · {c.params_short}", values=[c[f"phase_{p}"] for p in PHASES]
+        )
+        for c in cells
+        if c.n_ok
+    ]
+    if not stacks:
+        return None
+    title = "phases per cell (mean over repeats, seconds)"
+    svg = charts.stacked_bars(stacks[:MAX_CHART_ROWS], PHASES, "s", title)
+    return _capped(svg, min(len(stacks), MAX_CHART_ROWS), len(stacks))
+
+
+def _headlines(comparisons: list[Row]) -> list[Doc]:
+    """Per workload: counts per compared image and the verdict lines (the largest ones if there are many)."""
+    out: dict[str, list[Row]] = {}
+    for row in comparisons:
+        out.setdefault(row.workload, []).append(row)
+    heads = []
+    for wl, rows in sorted(out.items()):
+        summary: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts = summary.setdefault(r.b_image, {"slower": 0, "faster": 0, "same": 0, "suspect": 0})
+            counts[r.direction] += 1
+            counts["suspect"] += int(bool(r.quality_suspect))
+        shown = rows
+        if len(rows) > MAX_HEADLINES:
+            shown = sorted(rows, key=lambda r: -abs(math.log(r.ratio)) if _ok(r.ratio) else 0.0)[
+                :MAX_HEADLINES
+            ]
+        heads.append({"workload": wl, "rows": rows, "shown": shown, "summary": sorted(summary.items())})
+    return heads
+
+
+def _environments(run: RunData, ana: stats.RunAnalysis) -> list[Doc]:
+    """Per image: what the runtime reported (first ok record), the declared versions and image identity."""
+    first: dict[str, Doc] = {}
+    declared: dict[str, Doc] = {}
+    styles: dict[str, set[str]] = {}
+    for rec in run.records:
+        cell = rec.get("cell") or {}
+        image = str(cell.get("image", ""))
+        declared.setdefault(
+            image, {"declared": cell.get("declared") or {}, "runner": rec.get("runner") or {}}
+        )
+        payload = rec.get("payload")
+        if rec.get("status") == "ok" and isinstance(payload, dict):
+            first.setdefault(image, {**payload, "runner": rec.get("runner") or {}})
+            if payload.get("api_style"):
+                styles.setdefault(image, set()).add(str(payload["api_style"]))
+    envs = []
+    for image in ana.images:
+        payload = first.get(image)
+        decl = declared.get(image, {"declared": {}, "runner": {}})
+        runtime = payload.get("runtime") if payload else None
+        runtime = runtime if isinstance(runtime, dict) else {}
+        packages = runtime.get("packages") if isinstance(runtime.get("packages"), dict) else {}
+        envs.append(
+            {
+                "image": image,
+                "ran": payload is not None,
+                "runtime": {k: v for k, v in runtime.items() if k != "packages"},
+                "packages": sorted((str(k), str(v)) for k, v in (packages or {}).items()),
+                "api_styles": sorted(styles.get(image, set())),
+                "declared": decl["declared"],
+                "runner": (payload or decl)["runner"],
+            }
+        )
+    return envs
+
+
+def _history(ana: stats.RunAnalysis, history: Sequence[RunData]) -> Doc | None:
+    earlier = [stats.analyse_run(h) for h in history if h.run_id != ana.run_id]
+    if not earlier:
+        return None
+    trends = stats.history_trends(ana, earlier)
+    regs = stats.history_regressions(trends, ana.run_id)
+    status = dict(zip(regs["cell_id"], regs["status"], strict=True)) if len(regs) else {}
+    cells = []
+    ranked = sorted(trends["cell_id"].unique(), key=lambda c: (status.get(str(c)) != "regression", str(c)))
+    shown = set(ranked[:MAX_TREND_CHARTS])
+    for cell_id, grp in trends[trends["cell_id"].isin(shown)].groupby("cell_id", sort=True):
+        flag = status.get(str(cell_id)) == "regression"
+        points = [
+            charts.Point(
+                str(r["run_id"]),
+                float(r["median_s"]) * 1000,
+                float(r["ci_lo_s"]) * 1000,
+                float(r["ci_hi_s"]) * 1000,
+                flag=flag and r["run_id"] == ana.run_id,
+            )
+            for r in _rows(grp)
+        ]
+        cells.append(
+            {
+                "cell_id": str(cell_id),
+                "status": status.get(str(cell_id), "new"),
+                "chart": charts.trend_chart(points, str(cell_id), "ms"),
+            }
+        )
+    return {
+        "runs": [h.run_id for h in sorted(earlier, key=lambda a: a.run_id)],
+        "regressions": _rows(regs),
+        "n_regressions": int((regs["status"] == "regression").sum()) if len(regs) else 0,
+        "cells": cells,
+        "n_cells": len(ranked),
+        "threshold_pct": stats.HISTORY_THRESHOLD_PCT,
+    }
+
+
+def run_context(run: RunData, history: Sequence[RunData] = ()) -> Doc:
+    """Everything the run template needs, as plain values (strings from data stay unescaped here)."""
+    ana = stats.analyse_run(run)
+    cells = _cell_rows(ana)
+    comparisons = _rows(ana.comparisons)
+    man = run.manifest
+    n_status = ana.records.groupby("status").size().to_dict() if len(ana.records) else {}
+    return {
+        "run_id": run.run_id,
+        "manifest": man,
+        "host": man.get("host") if isinstance(man.get("host"), dict) else {},
+        "status_counts": sorted((str(k), int(v)) for k, v in n_status.items()),
+        "n_records": len(ana.records),
+        "baseline": ana.baseline,
+        "images": ana.images,
+        "headlines": _headlines(comparisons),
+        "geomeans": _rows(ana.geomeans),
+        "comparisons": comparisons,
+        "suspect": [r for r in comparisons if r.quality_suspect],
+        "cells": cells,
+        "measured": [c for c in cells if c["measured"]],
+        "speed_charts": _speed_charts(cells, ana.images),
+        "phase_chart": _phase_chart(cells),
+        "phases": PHASES,
+        "environments": _environments(run, ana),
+        "problems": _rows(ana.problems),
+        "history": _history(ana, history),
+        "definitions": stats.DEFINITIONS,
+        "acc_tol": stats.ACC_TOLERANCE,
+    }
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def render_run_html(run: RunData, history: Sequence[RunData] = ()) -> str:
+    return environment().get_template("run.html.j2").render(run_context(run, history))
+
+
+def render_run_report(run: RunData, out_dir: Path, history: Sequence[RunData] = ()) -> Path:
+    """Write `<out_dir>/<run-id>/index.html` (self-contained) and return its path."""
+    path = out_dir / safe_dirname(run.run_id) / "index.html"
+    _write(path, render_run_html(run, history))
+    return path
+
+
+def site_entries(runs: Iterable[RunData]) -> list[Doc]:
+    entries = []
+    for run in sorted(runs, key=lambda r: r.run_id, reverse=True):
+        ana = stats.analyse_run(run)
+        counts = ana.records.groupby("status").size().to_dict() if len(ana.records) else {}
+        entries.append(
+            {
+                "run_id": run.run_id,
+                "href": quote(safe_dirname(run.run_id)) + "/index.html",
+                "profile": run.manifest.get("profile"),
+                "started_at": run.manifest.get("started_at"),
+                "finished_at": run.manifest.get("finished_at"),
+                "images": ana.images,
+                "counts": sorted((str(k), int(v)) for k, v in counts.items()),
+                "baseline": ana.baseline,
+                "geomeans": _rows(ana.geomeans),
+            }
+        )
+    return entries
+
+
+def render_site_index(reports_dir: Path, runs: list[RunData]) -> Path:
+    """Write `<reports_dir>/index.html` listing runs newest first with headline numbers."""
+    html = environment().get_template("index.html.j2").render(entries=site_entries(runs))
+    path = reports_dir / "index.html"
+    _write(path, html)
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
