@@ -50,7 +50,8 @@ def check_image(image: ImageSpec, table: dict[str, TestedConfig]) -> list[str]:
     py = _version_tuple(image.python)
     if not _version_tuple(row.python_min) <= py <= _version_tuple(row.python_max):
         problems.append(
-            f"python: TF {row.tf} is tested on Python {row.python_min} to {row.python_max}, not {image.python}"
+            f"python: TF {row.tf} is tested on Python {row.python_min} to {row.python_max}, "
+            f"not {image.python}"
         )
     if image.cuda is not None and image.cuda != row.cuda:
         problems.append(f"cuda: TF {row.tf} is tested with CUDA {row.cuda}, not {image.cuda}")

@@ -25,15 +25,15 @@ STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", 
 
 def plan_table(cells: list[Cell], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("cell", "image", "TF", "device", "workload", "status"):
-        table.add_column(col, overflow="fold")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("TF")
+    table.add_column("base")
+    table.add_column("status", overflow="fold")
     for cell in cells:
         status = (
-            Text("runnable", style="green")
-            if cell.available
-            else Text(f"unavailable: {cell.reason}", "yellow")
+            Text("runnable", "green") if cell.available else Text(f"unavailable: {cell.reason}", "yellow")
         )
-        table.add_row(cell.cell_id, cell.image.name, cell.image.tf, cell.device, cell.workload, status)
+        table.add_row(cell.cell_id, cell.image.tf, cell.image.base.kind, status)
     return table
 
 
@@ -52,7 +52,7 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
     table = Table(title="Run summary", title_justify="left")
-    table.add_column("cell", overflow="fold")
+    table.add_column("cell", no_wrap=True)
     table.add_column("status")
     table.add_column("samples/s (median)", justify="right")
     table.add_column("reason", overflow="fold")

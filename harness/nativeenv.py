@@ -49,7 +49,7 @@ def ensure_venv(cache_dir: Path, image: ImageSpec) -> Path:
     if find_links.is_dir():
         cmd += ["--find-links", str(find_links)]
     cmd += [image.package, *image.extra_packages]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
         raise HarnessError(f"pip could not install {image.package} for image {image.name}:\n{tail}")

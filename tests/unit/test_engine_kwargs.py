@@ -116,6 +116,7 @@ def test_split_ref(ref: str, expected: tuple[str, str]):
 def test_build_chunks_emit_lines_and_errors():
     lines: list[str] = []
     assert _consume_build_chunk({"stream": "Step 1/3 : FROM x\n"}, lines.append) is None
+    assert _consume_build_chunk({"stream": "\n"}, lines.append) is None  # blank lines don't eat the tail
     assert _consume_build_chunk({"error": "boom\n", "errorDetail": {}}, lines.append) == "boom"
     assert lines == ["Step 1/3 : FROM x", "ERROR: boom"]
 

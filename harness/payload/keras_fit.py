@@ -1,0 +1,111 @@
+"""Keras `fit` workloads (mlp_fit, cnn_fit) with numpy or tf.data input.
+
+On the TF 1.15 path: runs on tf.keras 2.2.4-tf (graph mode, TF 1.15), Keras 2 (TF 2.x <= 2.15) and
+Keras 3 (TF >= 2.16). Python 3.6 grammar; tf.* names checked against the TF 1.15 API list.
+"""
+
+import models
+import tfsetup
+import timing
+
+
+def _sync(logs):
+    """Block until the step that produced `logs` has finished (tensor logs -> .numpy())."""
+    for value in (logs or {}).values():
+        if hasattr(value, "numpy"):
+            value.numpy()
+
+
+def _scalar(value):
+    if isinstance(value, (list, tuple)):
+        value = value[0]
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return None if value is None else float(value)
+
+
+def _accuracy(logs):
+    for key in ("accuracy", "acc"):  # tf.keras 1.15 logs "acc" for metrics=['accuracy']
+        if key in logs:
+            return logs[key]
+    return None
+
+
+def make_callback(tf, timer, epochs, state):
+    """Keras callback feeding the WindowTimer/EpochRecorder; syncs only at window edges."""
+
+    class TimingCallback(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super(TimingCallback, self).__init__()
+            self._supports_tf_logs = True  # Keras 2: pass tensor logs, do not convert every batch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            timer.epoch_begin()
+            epochs.begin()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if state["first_step"] is None:
+                _sync(logs)
+                state["first_step"] = timing.clock() - state["fit_start"]
+            timer.step_end(lambda: _sync(logs))
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            _sync(logs)
+            epochs.end(_scalar(logs.get("loss")), _scalar(_accuracy(logs)))
+
+    return TimingCallback()
+
+
+def make_dataset(tf, x, y, spec):
+    """Shuffled (full buffer, seeded), batched, repeated, prefetched tf.data pipeline."""
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    dataset = dataset.shuffle(len(x), seed=spec["seed"], reshuffle_each_iteration=True)
+    dataset = dataset.batch(spec["batch_size"], drop_remainder=True).repeat()
+    return dataset.prefetch(tf.data.experimental.AUTOTUNE)
+
+
+def _fit(tf, model, data, spec, callback):
+    x, y = data["x_train"], data["y_train"]
+    if spec["input"] == "tfdata":
+        return model.fit(make_dataset(tf, x, y, spec), epochs=spec["epochs"],
+                         steps_per_epoch=data["steps_per_epoch"], verbose=0, callbacks=[callback])
+    return model.fit(x, y, batch_size=spec["batch_size"], epochs=spec["epochs"], shuffle=True, verbose=0,
+                     callbacks=[callback])
+
+
+def build(tf, spec, arch):
+    session = None
+    if not tfsetup.is_tf2(tf):  # tf.keras 1.15 runs in a graph session; give it our thread config
+        session = tf.compat.v1.Session(config=tfsetup.session_config(tf, spec))
+        tf.compat.v1.keras.backend.set_session(session)
+    model = models.build_keras(tf, arch, models.initial_weights(arch, spec["seed"]))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, session
+
+
+def run(tf, spec, data, doc):
+    arch = models.ARCHITECTURES[spec["workload"]]
+    phases = doc["phases_s"]
+    doc["model"] = models.model_info(arch)
+    with timing.Stopwatch(phases, "build"):
+        model, session = build(tf, spec, arch)
+    batch = spec["batch_size"]
+    doc["quality"]["initial_loss"] = _scalar(model.test_on_batch(data["x_train"][:batch],
+                                                                 data["y_train"][:batch]))
+    timer = timing.WindowTimer(spec["warmup_steps"], spec["window_steps"])
+    epochs = timing.EpochRecorder()
+    state = {"first_step": None, "fit_start": None}
+    callback = make_callback(tf, timer, epochs, state)
+    state["fit_start"] = timing.clock()
+    with timing.Stopwatch(phases, "train_total"):
+        _fit(tf, model, data, spec, callback)
+    phases["first_step"] = state["first_step"]
+    timing.fill_timing(doc, spec, timer, epochs, data["steps_per_epoch"])
+    with timing.Stopwatch(phases, "eval"):
+        result = model.evaluate(data["x_eval"], data["y_eval"], batch_size=batch, verbose=0)
+    doc["quality"]["eval_loss"] = _scalar(result[0])
+    doc["quality"]["eval_accuracy"] = _scalar(result[1])
+    memory = doc["memory"]
+    memory["gpu_peak_bytes"], memory["gpu_peak_api"], memory["gpu_peak_note"] = \
+        tfsetup.gpu_peak_memory(tf, spec, session)

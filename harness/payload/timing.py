@@ -1,0 +1,133 @@
+"""Clocks, steady-state window timing and host memory probes (stdlib only; Python 3.6 grammar)."""
+
+import os
+import resource
+import time
+
+clock = time.perf_counter
+
+
+def process_age_s():
+    """Seconds since this process started (kernel start time vs /proc/uptime), or None off Linux."""
+    try:
+        with open("/proc/self/stat") as f:
+            stat = f.read()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        # field 22 (starttime, clock ticks since boot); comm (field 2) may contain spaces -> split after ')'
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        return max(0.0, uptime - start_ticks / float(os.sysconf("SC_CLK_TCK")))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def host_peak_rss_bytes():
+    """Peak resident set size: VmHWM from /proc/self/status, else ru_maxrss (KiB on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+class Stopwatch(object):
+    """Usage: with Stopwatch(phases, 'build'): ... -> phases['build'] = elapsed seconds."""
+
+    def __init__(self, phases, name):
+        self.phases = phases
+        self.name = name
+        self.start = None
+
+    def __enter__(self):
+        self.start = clock()
+        return self
+
+    def __exit__(self, *exc):
+        self.phases[self.name] = clock() - self.start
+        return False
+
+
+class WindowTimer(object):
+    """Steady-state step timing in windows of `window` steps.
+
+    step_end(sync) is called after every training step. Once `warmup` steps are done (and never before
+    the first step of an epoch has finished) a window opens: sync() is called so that queued device work
+    is finished, then the clock starts. After `window` more steps, sync() again and the window's mean
+    step time is recorded. epoch_begin() discards a partial window, so windows never span epoch
+    boundaries (iterator re-creation, epoch-end callbacks).
+    """
+
+    def __init__(self, warmup, window):
+        self.warmup = warmup
+        self.window = window
+        self.samples = []
+        self.global_step = 0
+        self._t0 = None
+        self._n = 0
+
+    def epoch_begin(self):
+        self._t0 = None
+        self._n = 0
+
+    def step_end(self, sync):
+        self.global_step += 1
+        if self.global_step < self.warmup:
+            return
+        if self._t0 is None:
+            sync()
+            self._t0 = clock()
+            self._n = 0
+            return
+        self._n += 1
+        if self._n == self.window:
+            sync()
+            now = clock()
+            self.samples.append((now - self._t0) / self.window)
+            self._t0 = now
+            self._n = 0
+
+
+class EpochRecorder(object):
+    """Per-epoch wall time, loss and accuracy."""
+
+    def __init__(self):
+        self.times = []
+        self.losses = []
+        self.accuracies = []
+        self._t0 = None
+
+    def begin(self):
+        self._t0 = clock()
+
+    def end(self, loss, accuracy):
+        self.times.append(clock() - self._t0)
+        self.losses.append(None if loss is None else float(loss))
+        self.accuracies.append(None if accuracy is None else float(accuracy))
+
+
+def median(values):
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def fill_timing(doc, spec, timer, epochs, steps_per_epoch):
+    """Copy WindowTimer/EpochRecorder results into the result document."""
+    steps = doc["steps"]
+    steps["warmup_steps"] = spec["warmup_steps"]
+    steps["window_steps"] = spec["window_steps"]
+    steps["step_time_s"] = list(timer.samples)
+    steps["steps_measured"] = len(timer.samples) * spec["window_steps"]
+    steps["total_steps"] = timer.global_step
+    steps["steps_per_epoch"] = steps_per_epoch
+    doc["epochs"] = {"epoch_time_s": epochs.times, "loss": epochs.losses, "accuracy": epochs.accuracies}
+    mid = median(timer.samples)
+    doc["throughput_samples_per_s"] = spec["batch_size"] / mid if mid else None
+    if epochs.losses:
+        doc["quality"]["final_loss"] = epochs.losses[-1]
+        doc["quality"]["final_accuracy"] = epochs.accuracies[-1]

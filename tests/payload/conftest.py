@@ -1,0 +1,53 @@
+"""Shared helpers for the payload tests (payload modules are plain scripts, not a package)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PAYLOAD_DIR = REPO / "harness" / "payload"
+SCHEMA_PATH = REPO / "harness" / "schemas" / "payload-result.v1.json"
+TF115_API = REPO / "tests" / "data" / "tf1_15_api.txt"
+
+# Modules that must run on TF 1.15 (python 3.6): their tf.* names are checked against TF 1.15's API.
+TF1_PATH_FILES = (
+    "run.py",
+    "resultio.py",
+    "timing.py",
+    "data.py",
+    "models.py",
+    "tfsetup.py",
+    "provenance.py",
+    "keras_fit.py",
+    "tf1_graph.py",
+)
+# Modules only imported after a TF >= 2 version check.
+TF2_ONLY_FILES = ("tf2_api.py", "tf2_loops.py")
+
+
+@pytest.fixture(scope="session")
+def payload_modules():
+    """Import the TF-free payload modules on the host interpreter (they live on sys.path[0] at run time)."""
+    sys.path.insert(0, str(PAYLOAD_DIR))
+    try:
+        import data
+        import models
+        import resultio
+        import timing
+
+        yield {"data": data, "models": models, "resultio": resultio, "timing": timing}
+    finally:
+        sys.path.remove(str(PAYLOAD_DIR))
+
+
+def tf_pythons():
+    """Real TF interpreters: TFMH_TF_PYTHONS (comma-separated) and/or TFMH_TF_PYTHONS_FILE (one per line,
+    written by `python -m harness.nativeenv --out`, as the `payload` tox environment does)."""
+    raw = os.environ.get("TFMH_TF_PYTHONS", "").split(",")
+    listing = os.environ.get("TFMH_TF_PYTHONS_FILE")
+    if listing and os.path.exists(listing):
+        with open(listing) as fh:
+            raw += fh.read().splitlines()
+    return [p.strip() for p in raw if p.strip()]

@@ -1,0 +1,97 @@
+"""Host-side unit tests of the TF-free payload modules (timing windows, spec validation, data, models)."""
+
+import json
+
+import numpy as np
+import pytest
+
+
+def expected_windows(steps_per_epoch, epochs, warmup, window):
+    """Windows open after max(warmup, first step of the epoch) and never span an epoch boundary."""
+    total = 0
+    for epoch in range(epochs):
+        first, last = epoch * steps_per_epoch + 1, (epoch + 1) * steps_per_epoch
+        open_at = max(warmup, first)
+        if open_at <= last:
+            total += (last - open_at) // window
+    return total
+
+
+@pytest.mark.parametrize(
+    "spe, epochs, warmup, window", [(64, 2, 5, 10), (10, 3, 25, 4), (7, 1, 0, 3), (50, 2, 0, 50)]
+)
+def test_window_timer_counts(payload_modules, spe, epochs, warmup, window):
+    timer = payload_modules["timing"].WindowTimer(warmup, window)
+    syncs = []
+    for _ in range(epochs):
+        timer.epoch_begin()
+        for _ in range(spe):
+            timer.step_end(lambda: syncs.append(1))
+    assert len(timer.samples) == expected_windows(spe, epochs, warmup, window)
+    assert timer.global_step == spe * epochs
+    assert len(syncs) <= 2 * len(timer.samples) + epochs  # sync only at window edges
+
+
+def test_validate_spec_defaults_and_errors(payload_modules):
+    resultio = payload_modules["resultio"]
+    spec = resultio.validate_spec({"spec_version": 1, "workload": "mlp_loop", "mode": "eager"})
+    assert spec["batch_size"] == 32 and resultio.api_style(spec) == "tf2-eager"
+    for bad in (
+        {"spec_version": 2},
+        {"spec_version": 1, "workload": "mlp_loop"},
+        {"spec_version": 1, "batch_size": 0},
+        {"spec_version": 1, "mode": "graph"},
+        {"spec_version": 1, "data": "mnist"},
+        {"spec_version": 1, "input": "csv"},
+    ):
+        with pytest.raises(resultio.SpecError):
+            resultio.validate_spec(bad)
+
+
+def test_write_atomic(payload_modules, tmp_path):
+    out = tmp_path / "r.json"
+    payload_modules["resultio"].write_atomic(str(out), {"a": np.float32(1.5), "b": [np.int64(2)]})
+    assert json.loads(out.read_text()) == {"a": 1.5, "b": [2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_synthetic_is_learnable_and_seeded(payload_modules):
+    data = payload_modules["data"]
+    a = data.synthetic(2000, 500, seed=7)
+    b = data.synthetic(2000, 500, seed=7)
+    assert np.array_equal(a["x_train"], b["x_train"]) and a["x_train"].dtype == np.float32
+    # class means estimated on train -> nearest-mean classifier on eval is far above chance (0.1)
+    means = np.stack([a["x_train"][a["y_train"] == c].mean(0).ravel() for c in range(10)])
+    dist = ((a["x_eval"].reshape(len(a["x_eval"]), 1, -1) - means[None]) ** 2).sum(-1)
+    assert (dist.argmin(1) == a["y_eval"]).mean() > 0.5
+
+
+def test_plan_steps(payload_modules):
+    data = payload_modules["data"]
+    assert data.plan_steps({"batch_size": 32, "steps_per_epoch": None, "train_samples": 60000}) == 1875
+    with pytest.raises(ValueError, match="exceeds train_samples"):
+        data.plan_steps({"batch_size": 32, "steps_per_epoch": 100, "train_samples": 64})
+
+
+def test_mnist_missing_names_path(payload_modules, tmp_path):
+    with pytest.raises(IOError, match=str(tmp_path / "mnist.npz")):
+        payload_modules["data"].mnist(str(tmp_path), 10, 10)
+
+
+def test_model_params_and_flops(payload_modules):
+    models = payload_modules["models"]
+    mlp = models.model_info(models.MLP)
+    assert mlp == {
+        "params": 784 * 512 + 512 + 512 * 10 + 10,
+        "flops_per_sample_forward": 2 * (784 * 512 + 5120),
+        "flops_per_sample_train": 6 * (784 * 512 + 5120),
+    }
+    cnn = models.model_info(models.CNN)
+    conv = 2 * 9 * 1 * 32 * 26 * 26 + 2 * 9 * 32 * 64 * 11 * 11
+    assert cnn["flops_per_sample_forward"] == conv + 2 * 1600 * 128 + 2 * 128 * 10
+    assert cnn["params"] == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (1600 * 128 + 128) + (1280 + 10)
+    w1, w2 = models.initial_weights(models.MLP, 3), models.initial_weights(models.MLP, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2, strict=False)) and next(w.shape for w in w1) == (
+        784,
+        512,
+    )
