@@ -21,7 +21,7 @@ class BuildError(HarnessError):
     """An image build failed. The message names the image and shows the log tail."""
 
 
-class ImageUnavailable(HarnessError):  # noqa: N818 - a condition, not a crash
+class ImageUnavailable(HarnessError):
     """An image cannot be had on this host (e.g. its registry base cannot be pulled)."""
 
 

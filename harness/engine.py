@@ -1,0 +1,442 @@
+"""The Docker engine, behind a small typed API. The only module that imports ``docker``.
+
+Every docker SDK / requests error is mapped to :mod:`harness.errors` (``EngineError``, ``BuildError``), so the
+rest of the harness never sees a docker exception. Containers are always started locked down (no network, no
+capabilities, no new privileges, read-only root fs, non-root user) and always removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.client
+import docker.errors
+import docker.models.containers
+import docker.types
+import requests.exceptions
+
+from harness.errors import BuildError, EngineError
+
+#: every container and image the harness creates carries this label
+HARNESS_LABEL = "tfmh"
+HARNESS_LABEL_VALUE = "1"
+#: keep this much of a container's stdout+stderr (the tail)
+LOG_CAP_BYTES = 64 * 1024
+LOG_TAIL_LINES = 5000
+#: lines of build log shown in a BuildError
+BUILD_TAIL_LINES = 30
+#: tmpfs options for /tmp inside a container (HOME=/tmp); world-writable for the non-root user
+TMPFS_OPTIONS = "rw,nosuid,nodev,mode=1777"
+_DAEMON_HINT = "is the Docker daemon running and is DOCKER_HOST (or /var/run/docker.sock) reachable?"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path into the container."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerRequest:
+    """What to run, and under which limits. Security settings are not configurable on purpose."""
+
+    image: str
+    command: list[str]
+    mounts: list[Mount] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    user: str = "1000:1000"
+    timeout_s: float = 1800.0
+    cpus: float | None = None
+    mem_limit: str | None = None
+    gpu: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    working_dir: str = "/tmp"
+
+
+@dataclass(frozen=True)
+class ContainerOutcome:
+    """How a container ended. ``exit_code`` is None when it was killed on timeout."""
+
+    exit_code: int | None
+    oom_killed: bool
+    timed_out: bool
+    logs: str
+    started_at: float
+    finished_at: float
+    container_id: str
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+
+
+def harness_labels(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels every harness object carries, plus ``extra``."""
+    return {**(extra or {}), HARNESS_LABEL: HARNESS_LABEL_VALUE}
+
+
+def device_requests(gpu: bool) -> list[docker.types.DeviceRequest]:
+    """``--gpus all`` as docker SDK device requests (empty when no GPU is wanted)."""
+    if not gpu:
+        return []
+    return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+
+
+def container_kwargs(req: ContainerRequest) -> dict[str, Any]:
+    """The keyword arguments for ``client.containers.create`` for a request (no engine needed)."""
+    env = {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **req.env}
+    kwargs: dict[str, Any] = {
+        "image": req.image,
+        "command": list(req.command),
+        "name": req.name,
+        "user": req.user,
+        "environment": env,
+        "working_dir": req.working_dir,
+        "labels": harness_labels(req.labels),
+        "network_mode": "none",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "read_only": True,
+        "tmpfs": {"/tmp": TMPFS_OPTIONS},
+        "mounts": [
+            docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+            for m in req.mounts
+        ],
+        "detach": True,
+    }
+    if req.cpus is not None:
+        kwargs["nano_cpus"] = round(req.cpus * 1e9)
+    if req.mem_limit is not None:
+        kwargs["mem_limit"] = req.mem_limit
+        kwargs["memswap_limit"] = req.mem_limit
+    if req.gpu:
+        kwargs["device_requests"] = device_requests(True)
+    return kwargs
+
+
+def build_kwargs(
+    context_dir: Path, dockerfile: str, tag: str, buildargs: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The keyword arguments for the low-level ``api.build`` (no network, no pulls, intermediates removed).
+
+    ``labels`` are passed as given (none when empty): the harness Dockerfiles set ``tfmh=1`` themselves.
+    """
+    kwargs: dict[str, Any] = {
+        "path": str(context_dir),
+        "dockerfile": dockerfile,
+        "tag": tag,
+        "buildargs": dict(buildargs),
+        "network_mode": "none",
+        "rm": True,
+        "forcerm": True,
+        "pull": False,
+        "decode": True,
+    }
+    if labels:
+        # the classic builder appends one LABEL step per label after the last instruction; on fuse-overlayfs
+        # each costs seconds above a large layer, so the Dockerfiles carry their labels (incl. tfmh=1) instead
+        kwargs["labels"] = dict(labels)
+    return kwargs
+
+
+def cap_logs(text: str, limit: int = LOG_CAP_BYTES) -> str:
+    """The last ``limit`` bytes of ``text`` (UTF-8), marked when truncated."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return "[… log truncated …]\n" + data[-limit:].decode("utf-8", "replace")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``repo[:tag]`` → (repo, tag); a ``:`` inside a registry host:port is not a tag."""
+    if "@" in ref:
+        repo, digest = ref.split("@", 1)
+        return repo, digest
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+@contextlib.contextmanager
+def engine_errors(action: str) -> Iterator[None]:
+    """Map docker / requests exceptions raised inside the block to ``EngineError``."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{action}: {exc.explanation or exc}") from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise EngineError(
+            f"{action}: lost the connection to the Docker engine ({exc}); {_DAEMON_HINT}"
+        ) from exc
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"{action}: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------------ the engine
+
+
+class DockerEngine:
+    """A connected Docker engine."""
+
+    def __init__(self, client: docker.client.DockerClient) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls, timeout_s: float = 120.0) -> DockerEngine:
+        """Connect using the environment (DOCKER_HOST …) and ping. EngineError when unreachable."""
+        try:
+            client = docker.client.from_env(timeout=int(timeout_s))
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineError(f"cannot reach the Docker engine: {exc}; {_DAEMON_HINT}") from exc
+        return cls(client)
+
+    def version(self) -> str:
+        with engine_errors("docker version"):
+            info = self._client.version()
+        return str(info.get("Version", "unknown"))
+
+    def gpu_available(self) -> tuple[bool, str]:
+        """(True, how) when GPUs can be given to containers, else (False, why not)."""
+        with engine_errors("docker info"):
+            runtimes = self._client.info().get("Runtimes") or {}
+        if "nvidia" in runtimes:
+            return True, "nvidia runtime registered with the engine"
+        if Path("/dev/nvidia0").exists():
+            return True, "/dev/nvidia0 present (nvidia-container-toolkit assumed)"
+        return False, "no nvidia runtime in docker info and no /dev/nvidia0 on this host"
+
+    # ------------------------------------------------------------------ images
+
+    def _inspect_image(self, tag: str) -> dict[str, Any] | None:
+        try:
+            with engine_errors(f"inspecting image {tag}"):
+                return dict(self._client.images.get(tag).attrs)
+        except EngineError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                return None
+            raise
+
+    def image_id(self, tag: str) -> str | None:
+        """The image ID of ``tag``, or None when the engine does not have it."""
+        attrs = self._inspect_image(tag)
+        return None if attrs is None else str(attrs["Id"])
+
+    def image_size(self, tag: str) -> int | None:
+        """Size in bytes of ``tag`` (None when absent)."""
+        attrs = self._inspect_image(tag)
+        return None if attrs is None else int(attrs["Size"])
+
+    def remove_image(self, tag: str) -> bool:
+        """Remove ``tag`` (untag; layers go when unused). False when it did not exist."""
+        try:
+            with engine_errors(f"removing image {tag}"):
+                self._client.images.remove(tag, noprune=False)
+        except EngineError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                return False
+            raise
+        return True
+
+    def prune_dangling_images(self, label_filter: Mapping[str, str]) -> int:
+        """Remove untagged images carrying the labels (e.g. finished build stages); returns bytes freed."""
+        filters = {"dangling": True, "label": _label_filters(label_filter)}
+        with engine_errors("pruning dangling images"):
+            result = self._client.images.prune(filters=filters)
+        return int(result.get("SpaceReclaimed") or 0)
+
+    def import_rootfs(
+        self, tar_path: Path, repository: str, tag: str, changes: list[str] | None = None
+    ) -> str:
+        """``docker import`` a root filesystem tarball as ``repository:tag``; returns the image ID."""
+        ref = f"{repository}:{tag}"
+        with engine_errors(f"importing {tar_path} as {ref}"):
+            self._client.api.import_image_from_file(
+                str(tar_path), repository=repository, tag=tag, changes=changes or []
+            )
+        image_id = self.image_id(ref)
+        if image_id is None:
+            raise EngineError(f"importing {tar_path} as {ref}: the engine reported no image afterwards")
+        return image_id
+
+    def build(
+        self,
+        context_dir: Path,
+        dockerfile: str,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        on_log: Callable[[str], None],
+        log_path: Path,
+        nocache: bool = False,
+    ) -> str:
+        """Build ``tag`` from ``context_dir`` (classic builder, no network); returns the image ID.
+
+        Output goes line by line to ``on_log`` and to ``log_path``. Raises BuildError with the log tail.
+        """
+        kwargs = build_kwargs(context_dir, dockerfile, tag, buildargs, labels)
+        kwargs["nocache"] = nocache
+        tail: deque[str] = deque(maxlen=BUILD_TAIL_LINES)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        error: str | None = None
+        with log_path.open("w", encoding="utf-8") as log:
+
+            def emit(line: str) -> None:
+                tail.append(line)
+                log.write(line + "\n")
+                log.flush()
+                on_log(line)
+
+            try:
+                with engine_errors(f"building {tag}"):
+                    for chunk in self._client.api.build(**kwargs):
+                        error = _consume_build_chunk(chunk, emit) or error
+            except EngineError as exc:
+                error = str(exc)
+        if error is not None:
+            raise BuildError(_build_failure_message(tag, error, log_path, list(tail)))
+        image_id = self.image_id(tag)
+        if image_id is None:
+            raise BuildError(_build_failure_message(tag, "no image after build", log_path, list(tail)))
+        return image_id
+
+    def registry_pull(self, ref: str, timeout_s: float = 60.0) -> tuple[bool, str]:
+        """Try once to pull ``ref``. (True, image ID) or (False, the engine's reason) — never raises."""
+        repo, tag = split_ref(ref)
+        api = self._client.api
+        old_timeout = api.timeout
+        api.timeout = int(max(1.0, timeout_s))
+        try:
+            for chunk in api.pull(repo, tag=tag, stream=True, decode=True):
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    return False, str(chunk["error"]).strip()
+        except docker.errors.APIError as exc:
+            return False, str(exc.explanation or exc).strip()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            return False, str(exc).strip()
+        finally:
+            api.timeout = old_timeout
+        image_id = self.image_id(ref)
+        return (True, image_id) if image_id else (False, f"pull of {ref} reported success but no image")
+
+    # ------------------------------------------------------------------ containers
+
+    def run_container(self, req: ContainerRequest) -> ContainerOutcome:
+        """Run to completion (or timeout → kill), collect logs and OOM state, always remove the container
+        (also on errors and KeyboardInterrupt; leftovers of a hard kill: ``remove_containers``)."""
+        with engine_errors(f"creating a container from {req.image}"):
+            container = self._client.containers.create(**container_kwargs(req))
+        try:
+            outcome = self._run_created(container, req)
+        except BaseException:
+            # already failing (or interrupted): remove, but don't mask the original exception
+            with contextlib.suppress(EngineError):
+                self._remove(container)
+            raise
+        self._remove(container)
+        return outcome
+
+    def _run_created(
+        self, container: docker.models.containers.Container, req: ContainerRequest
+    ) -> ContainerOutcome:
+        started = time.time()
+        with engine_errors(f"starting container {container.short_id} ({req.image})"):
+            container.start()
+        exit_code, timed_out = self._wait(container, req.timeout_s)
+        finished = time.time()
+        with engine_errors(f"collecting container {container.short_id}"):
+            container.reload()
+            state = container.attrs["State"]
+            raw = container.logs(stdout=True, stderr=True, tail=LOG_TAIL_LINES)
+        return ContainerOutcome(
+            exit_code=exit_code,
+            oom_killed=bool(state.get("OOMKilled", False)),
+            timed_out=timed_out,
+            logs=cap_logs(raw.decode("utf-8", "replace")),
+            started_at=started,
+            finished_at=finished,
+            container_id=str(container.id),
+        )
+
+    def _wait(
+        self, container: docker.models.containers.Container, timeout_s: float
+    ) -> tuple[int | None, bool]:
+        """(exit code, timed out). Kills the container on timeout."""
+        try:
+            result = container.wait(timeout=timeout_s)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            if not _is_timeout(exc):
+                raise EngineError(f"waiting for container {container.short_id}: {exc}") from exc
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                container.kill()  # may already have exited; removal (force) follows anyway
+            with contextlib.suppress(Exception):
+                container.wait(timeout=30)
+            return None, True
+        return int(result.get("StatusCode", -1)), False
+
+    def _remove(self, container: docker.models.containers.Container) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            try:
+                container.remove(force=True, v=True)
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                raise EngineError(f"removing container {container.short_id}: {exc}") from exc
+
+    def list_containers(self, label_filter: Mapping[str, str]) -> list[str]:
+        """IDs of all containers (running or not) carrying all the given labels."""
+        with engine_errors("listing containers"):
+            found = self._client.containers.list(all=True, filters={"label": _label_filters(label_filter)})
+        return [str(c.id) for c in found]
+
+    def remove_containers(self, label_filter: Mapping[str, str]) -> int:
+        """Force-remove leftover containers carrying all the given labels; returns how many."""
+        with engine_errors("listing containers"):
+            found = self._client.containers.list(all=True, filters={"label": _label_filters(label_filter)})
+        for container in found:
+            self._remove(container)
+        return len(found)
+
+
+def _label_filters(labels: Mapping[str, str]) -> list[str]:
+    return [f"{k}={v}" if v else k for k, v in labels.items()]
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """docker-py surfaces a wait timeout as ReadTimeout or as ConnectionError wrapping a ReadTimeoutError."""
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    inner = exc.args[0] if exc.args else exc
+    return "timed out" in str(exc).lower() or "timeout" in type(inner).__name__.lower()
+
+
+def _consume_build_chunk(chunk: Any, emit: Callable[[str], None]) -> str | None:
+    """Emit the log lines of one decoded build chunk; return the error message if it carries one."""
+    if not isinstance(chunk, dict):
+        emit(str(chunk).rstrip())
+        return None
+    if chunk.get("error"):
+        message = str(chunk["error"]).strip()
+        emit(f"ERROR: {message}")
+        return message
+    text = chunk.get("stream") or chunk.get("status")
+    if text:
+        for line in str(text).split("\n"):
+            if line.strip():
+                emit(line.rstrip("\r"))
+    return None
+
+
+def _build_failure_message(tag: str, error: str, log_path: Path, tail: list[str]) -> str:
+    shown = "\n".join(f"  | {line}" for line in tail)
+    return f"build of image {tag} failed: {error}\n  last {len(tail)} log lines ({log_path}):\n{shown}"
