@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.bootstrap import SUITE_PYTHON
 from harness.config import ImageSpec
 from harness.errors import ConfigError
 from harness.paths import docker_dir
@@ -59,6 +60,11 @@ def check_image(image: ImageSpec, table: dict[str, TestedConfig]) -> list[str]:
         problems.append(
             f"cudnn: TF {row.tf} is tested with cuDNN {row.cudnn} (major {row.cudnn.split('.')[0]}), "
             f"not {image.cudnn}"
+        )
+    if image.base.kind == "bootstrap" and SUITE_PYTHON.get(image.base.suite) != image.python:
+        problems.append(
+            f"python: a bootstrap base of Debian {image.base.suite} has Python "
+            f"{SUITE_PYTHON.get(image.base.suite)}, not {image.python}"
         )
     if "gpu" in image.devices and (image.cuda is None or image.cudnn is None):
         problems.append(

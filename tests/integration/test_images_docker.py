@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ImageSpec
+from harness.config import ImageSpec, load_matrix
 from harness.engine import ContainerRequest, DockerEngine
 from harness.errors import BuildError
 from harness.images import ImageStatus, default_cache_dir, default_docker_dir, ensure_images
@@ -30,10 +30,9 @@ def _spec(name: str, tf: str, package: str) -> ImageSpec:
     )
 
 
-SPECS = [
-    _spec("tf2.15-py3.11", "2.15.1", "tensorflow-cpu==2.15.1"),
-    _spec("tf2.21-py3.11", "2.21.0", "tensorflow-cpu==2.21.0"),
-]
+#: the two bootstrapped TF 2.x images exactly as matrix.yaml pins them (Keras 2 and Keras 3)
+_MATRIX = load_matrix(Path(__file__).resolve().parents[2] / "matrix.yaml")
+SPECS = [_MATRIX.images["tf2.15-py3.11"], _MATRIX.images["tf2.21-py3.11"]]
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +130,8 @@ def test_broken_dockerfile_raises_build_error_naming_image(
 
 
 def test_unresolvable_package_raises_build_error_naming_image(engine: DockerEngine, cache_dir: Path, built):
-    spec = _spec("nowheel-img", "2.15.1", "tensorflow-cpu==0.0.1")
-    with pytest.raises(BuildError, match=r"(?s)nowheel-img.*tensorflow-cpu==0\.0\.1"):
+    spec = _spec("nowheel-img", "2.15.1", "tfmh-no-such-package==0.0.1")
+    with pytest.raises(BuildError, match=r"(?s)nowheel-img.*tfmh-no-such-package==0\.0\.1"):
         ensure_images([spec], engine, cache_dir, lambda _line: None)
 
 
