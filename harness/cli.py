@@ -136,7 +136,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     loaded = load(args)
     cells = loaded.cells
     if not args.offline:
-        cells = _annotate_gpu(cells)
+        cells = _annotate_engine(cells)
     if args.format == "json":
         doc = {
             "profile": args.profile,
@@ -146,26 +146,33 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return 0
     console.print(plan_table(cells, f"{args.matrix} — profile {args.profile!r}: {len(cells)} cells"))
-    registry = sorted({c.image.name for c in cells if c.image.base.kind == "registry" and c.available})
-    if registry:
-        console.print(
-            f"[dim]Images from a registry (pulled at build time; unavailable if it is unreachable): "
-            f"{', '.join(registry)}[/dim]"
-        )
+    runnable = sum(c.available for c in cells)
+    console.print(
+        f"{runnable} runnable, {len(cells) - runnable} unavailable; baseline: {loaded.plan.baseline}"
+    )
     return 0
 
 
-def _annotate_gpu(cells: list[Cell]) -> list[Cell]:
-    if not any(c.device == "gpu" and c.available for c in cells):
-        return cells
+def _annotate_engine(cells: list[Cell]) -> list[Cell]:
+    """Mark the cells this host cannot run: no GPU, or a registry base that cannot be had (no pull)."""
     try:
-        ok, reason = _engine().gpu_available()
+        engine = _engine()
     except HarnessError as exc:
-        ok, reason = False, f"cannot ask the Docker engine: {exc}"
-    return [
-        c.unavailable(f"no GPU: {reason}") if c.device == "gpu" and c.available and not ok else c
-        for c in cells
-    ]
+        return [c.unavailable(f"cannot ask the Docker engine: {exc}") if c.available else c for c in cells]
+    gpu_ok, gpu_reason = engine.gpu_available() if any(c.device == "gpu" for c in cells) else (True, "")
+    registry: dict[str, tuple[bool, str]] = {}
+    out = []
+    for cell in cells:
+        base = cell.image.base
+        if cell.available and base.kind == "registry":
+            if base.image not in registry:
+                registry[base.image] = engine.registry_available(base.image)
+            ok, why = registry[base.image]
+            cell = cell if ok else cell.unavailable(why)
+        if cell.available and cell.device == "gpu" and not gpu_ok:
+            cell = cell.unavailable(f"no GPU: {gpu_reason}")
+        out.append(cell)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- build
@@ -266,6 +273,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return exit_code_for(records, args.strict)
 
 
+def payload_sha256() -> str:
+    """The payload's checksum, computed as the payload does (harness/payload/provenance.py)."""
+    import hashlib
+
+    from harness.paths import payload_dir
+
+    digest = hashlib.sha256()
+    for path in sorted(payload_dir().glob("*.py")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _now() -> str:
     from harness.runner import iso
 
@@ -294,6 +313,7 @@ def _manifest(
         "matrix_text": args.matrix.read_text(encoding="utf-8"),
         "command": " ".join(["harness", *sys.argv[1:]]),
         "harness_version": __version__,
+        "payload_sha256": payload_sha256(),
         "runner": backend.kind,
         "host": host_facts(version),
         "baseline": loaded.plan.baseline,

@@ -331,6 +331,23 @@ class DockerEngine:
         image_id = self.image_id(ref)
         return (True, image_id) if image_id else (False, f"pull of {ref} reported success but no image")
 
+    def registry_available(self, ref: str, timeout_s: float = 20.0) -> tuple[bool, str]:
+        """Whether ``ref`` is here or its registry answers for it, without pulling (for `harness plan`)."""
+        if self.image_id(ref) is not None:
+            return True, "present locally"
+        api = self._client.api
+        old_timeout = api.timeout
+        api.timeout = int(max(1.0, timeout_s))
+        try:
+            api.inspect_distribution(ref)  # type: ignore[no-untyped-call]
+        except docker.errors.APIError as exc:
+            return False, f"registry unreachable: {str(exc.explanation or exc).strip()}"
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            return False, f"registry unreachable: {str(exc).strip()}"
+        finally:
+            api.timeout = old_timeout
+        return True, "in the registry (pulled at build time)"
+
     # ------------------------------------------------------------------ containers
 
     def run_container(self, req: ContainerRequest) -> ContainerOutcome:
