@@ -34,8 +34,22 @@ def test_local_runner_end_to_end(tmp_path: Path) -> None:
     matrix.write_text(MATRIX)
     python = tf_pythons()[0]
     results = tmp_path / "results"
-    cmd = [sys.executable, "-m", "harness", "run", "--runner", "local", "--python", python, "--matrix", str(matrix),
-           "--profile", "quick", "--results-dir", str(results)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--runner",
+        "local",
+        "--python",
+        python,
+        "--matrix",
+        str(matrix),
+        "--profile",
+        "quick",
+        "--results-dir",
+        str(results),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = list(results.iterdir())
