@@ -99,3 +99,14 @@ def test_shard_option(root: Path, capsys) -> None:
         assert main([*argv, "--shard", f"{k}/3"]) == 0
         seen += [c["cell_id"] for c in json.loads(capsys.readouterr().out)["cells"]]
     assert len(seen) == len(set(seen)) == 21
+
+
+@pytest.mark.parametrize("command", ["build", "run"])
+def test_no_engine_is_one_clear_error(root: Path, tmp_path: Path, command: str, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    extra = ["--results-dir", str(tmp_path / "results")] if command == "run" else []
+    assert main([command, "--matrix", str(root / "matrix.yaml"), "--profile", "ci", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Docker engine" in err
+    assert err.count("error:") == 1
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,47 @@
+"""Snapshot tests of the terminal exporters (run summary, plan table), like hyperfine's exporter tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness.config import load_matrix
+from harness.console import plan_table, summary_table
+from harness.plan import expand
+from harness.store import load_run
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+
+
+def _text(renderable: object) -> str:
+    console = Console(record=True, width=150, color_system=None, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
+
+
+def _check(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("TFMH_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if not path.exists():
+        pytest.fail(f"snapshot {name} missing; run with TFMH_UPDATE_SNAPSHOTS=1")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_summary_table_snapshot() -> None:
+    run = load_run(sorted(FIXTURES.iterdir())[-1])
+    text = _text(summary_table(run.records))
+    assert "timeout" in text and "unavailable" in text
+    _check("summary.txt", text)
+
+
+def test_plan_table_snapshot(root: Path) -> None:
+    cells = expand(load_matrix(root / "matrix.yaml"), "ci").cells
+    text = _text(plan_table(cells, "profile ci"))
+    assert "needs TF 2.x" in text
+    _check("plan-ci.txt", text)
