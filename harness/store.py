@@ -154,6 +154,9 @@ class RunStore:
         return self.cells_dir / f"{cell_key(cell_id)}__r{repeat}.json"
 
     def write_manifest(self, manifest: Doc) -> None:
+        problems = validate(manifest, "run-manifest.v1")
+        if problems:
+            raise ResultError(f"refusing to store an invalid manifest for {self.path}: {problems[:3]}")
         write_json_atomic(self.manifest_path, manifest)
 
     def read_manifest(self) -> Doc:

@@ -200,3 +200,37 @@ def test_bad_spec_still_writes_result(workdir, validator):
     proc, doc = run_payload(python, {"spec_version": 1, "workload": "mlp_loop", "mode": "jit"}, workdir)
     assert proc.returncode == 1 and doc["status"] == "failed" and doc["error"]["type"] == "SpecError"
     assert_schema(validator, doc)
+
+
+_CALLBACK_PROBE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import tensorflow as tf
+import keras_fit, timing
+cb = keras_fit.make_callback(tf, timing.WindowTimer(1, 1), timing.EpochRecorder(), {"first_step": None, "fit_start": 0.0})
+CallbackList = getattr(tf.keras.callbacks, "CallbackList", None)
+out = {"has_callback_list": CallbackList is not None}
+if CallbackList is not None:
+    plain, timed = CallbackList([], add_history=True), CallbackList([cb], add_history=True)
+    for name in ("_async_train", "_batch_hooks_support_tf_logs"):
+        out[name] = [getattr(plain, name, None), getattr(timed, name, None)]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("python", tf_pythons())
+def test_mlp_fit_timing_callback_adds_no_per_batch_log_conversion(python):
+    """The timing callback must not make `fit` convert logs (device sync) every batch where an
+    uninstrumented fit would not: Keras 2 batch hooks get tensor logs (_supports_tf_logs); on Keras 3
+    the callback must not change the async-dispatch decision (TF backend: never async, logs are
+    pythonified every batch with or without callbacks)."""
+    proc = subprocess.run([python, "-c", _CALLBACK_PROBE, str(PAYLOAD_DIR)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not out["has_callback_list"]:
+        pytest.skip("tf.keras.callbacks.CallbackList not exported by this TF")
+    plain_async, timed_async = out["_async_train"]
+    assert plain_async == timed_async, out  # Keras 3: instrumenting keeps the dispatch mode
+    plain_tf_logs, timed_tf_logs = out["_batch_hooks_support_tf_logs"]
+    assert timed_tf_logs in (None, True), out  # Keras 2: batch hooks see tensors, no per-batch sync

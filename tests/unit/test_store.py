@@ -28,6 +28,13 @@ def test_fixture_records_validate_against_the_schemas() -> None:
         assert validate_record(json.loads(path.read_text(encoding="utf-8"))) == [], path
 
 
+def test_fixture_manifests_validate() -> None:
+    from harness.store import validate
+
+    for path in sorted(FIXTURES.glob("*/manifest.json")):
+        assert validate(json.loads(path.read_text(encoding="utf-8")), "run-manifest.v1") == [], path
+
+
 def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "doc.json"
     write_json_atomic(target, {"a": 1})
