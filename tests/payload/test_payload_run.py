@@ -224,8 +224,9 @@ def test_mlp_fit_timing_callback_adds_no_per_batch_log_conversion(python):
     uninstrumented fit would not: Keras 2 batch hooks get tensor logs (_supports_tf_logs); on Keras 3
     the callback must not change the async-dispatch decision (TF backend: never async, logs are
     pythonified every batch with or without callbacks)."""
-    proc = subprocess.run([python, "-c", _CALLBACK_PROBE, str(PAYLOAD_DIR)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [python, "-c", _CALLBACK_PROBE, str(PAYLOAD_DIR)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if not out["has_callback_list"]:
