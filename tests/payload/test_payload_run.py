@@ -233,5 +233,5 @@ def test_mlp_fit_timing_callback_adds_no_per_batch_log_conversion(python):
         pytest.skip("tf.keras.callbacks.CallbackList not exported by this TF")
     plain_async, timed_async = out["_async_train"]
     assert plain_async == timed_async, out  # Keras 3: instrumenting keeps the dispatch mode
-    plain_tf_logs, timed_tf_logs = out["_batch_hooks_support_tf_logs"]
+    _plain_tf_logs, timed_tf_logs = out["_batch_hooks_support_tf_logs"]
     assert timed_tf_logs in (None, True), out  # Keras 2: batch hooks see tensors, no per-batch sync
