@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup, escape
 
 from harness import charts, stats
 from harness.store import RunData
@@ -57,6 +58,9 @@ def environment() -> jinja2.Environment:
 
 
 def _ok(x: Any) -> bool:
+    kind = type(x)
+    if kind is float or kind is int:  # fast path for the common case; same answer as below
+        return math.isfinite(x)
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -67,7 +71,10 @@ def fmt_ms(seconds: Any) -> str:
 def fmt_num(x: Any, digits: int = 3) -> str:
     if not _ok(x):
         return DASH
-    return f"{x:,.0f}" if abs(x) >= 10 ** max(digits, 3) else f"{x:.{digits}g}"
+    return f"{x:,.0f}" if abs(x) >= 10 ** max(digits, 3) else format(x, _G_SPECS.get(digits) or f".{digits}g")
+
+
+_G_SPECS = {d: f".{d}g" for d in range(1, 10)}
 
 
 def fmt_pct(x: Any) -> str:
@@ -144,10 +151,15 @@ def _capped(svg: charts.Svg, shown: int, total: int) -> Doc:
 
 def _speed_charts(cells: list[Row], images: list[str]) -> list[Doc]:
     by_workload: dict[str, list[charts.Bar]] = {}
+    totals: dict[str, int] = {}
     for c in cells:
         if not c.measured:
             continue
-        by_workload.setdefault(c.workload, []).append(
+        totals[c.workload] = totals.get(c.workload, 0) + 1
+        bars = by_workload.setdefault(c.workload, [])
+        if len(bars) >= MAX_CHART_ROWS:  # only the rows the chart shows
+            continue
+        bars.append(
             charts.Bar(
                 label=f"{c.image} · {c.params_short}",
                 value=c.median_s * 1000,
@@ -159,28 +171,24 @@ def _speed_charts(cells: list[Row], images: list[str]) -> list[Doc]:
         )
     title = "{}: median steady-state step time, " + f"{stats.CONFIDENCE:.0%} CI"
     return [
-        _capped(
-            charts.bar_chart(bars[:MAX_CHART_ROWS], "ms / step", title.format(wl), images),
-            min(len(bars), MAX_CHART_ROWS),
-            len(bars),
-        )
+        _capped(charts.bar_chart(bars, "ms / step", title.format(wl), images), len(bars), totals[wl])
         for wl, bars in sorted(by_workload.items())
     ]
 
 
 def _phase_chart(cells: list[Row]) -> Doc | None:
-    stacks = [
+    ran = [c for c in cells if c.n_ok]
+    if not ran:
+        return None
+    stacks = [  # only the rows the chart shows
         charts.Stack(
             label=f"{c.image} · {c.workload} · {c.params_short}", values=[c[f"phase_{p}"] for p in PHASES]
         )
-        for c in cells
-        if c.n_ok
+        for c in ran[:MAX_CHART_ROWS]
     ]
-    if not stacks:
-        return None
     title = "phases per cell (mean over repeats, seconds)"
-    svg = charts.stacked_bars(stacks[:MAX_CHART_ROWS], PHASES, "s", title)
-    return _capped(svg, min(len(stacks), MAX_CHART_ROWS), len(stacks))
+    svg = charts.stacked_bars(stacks, PHASES, "s", title)
+    return _capped(svg, len(stacks), len(ran))
 
 
 def _headlines(comparisons: list[Row]) -> list[Doc]:
@@ -301,6 +309,9 @@ def run_context(run: RunData, history: Sequence[RunData] = ()) -> Doc:
         "suspect": [r for r in comparisons if r.quality_suspect],
         "cells": cells,
         "measured": [c for c in cells if c["measured"]],
+        "speed_rows": _speed_rows(c for c in cells if c["measured"]),
+        "comparison_rows": _comparison_rows(comparisons),
+        "memory_rows": _memory_rows(cells),
         "speed_charts": _speed_charts(cells, ana.images),
         "phase_chart": _phase_chart(cells),
         "phases": PHASES,
@@ -310,6 +321,96 @@ def run_context(run: RunData, history: Sequence[RunData] = ()) -> Doc:
         "definitions": stats.DEFINITIONS,
         "acc_tol": stats.ACC_TOLERANCE,
     }
+
+
+# ------------------------------------------------------------------------------------------ big tables
+
+# The per-cell tables have one row per cell (thousands in a large run). Rendering them cell by cell in Jinja
+# costs a template expression, a filter call and an `escape` per value, which dominated the report time, so
+# their rows are built here as markup instead: every value goes through `markupsafe.escape` (the function
+# Jinja's autoescape uses), and the result is `Markup` that the templates insert without `|safe`. The row
+# markup below is exactly what the former template loops produced.
+
+
+def _escaper() -> Callable[[Any], str]:
+    """`str(markupsafe.escape(value))`, remembering strings already escaped (labels repeat a lot)."""
+    memo: dict[str, str] = {}
+
+    def esc(value: Any) -> str:
+        if type(value) is not str:
+            return str(escape(value))
+        try:
+            return memo[value]
+        except KeyError:
+            text = memo[value] = str(escape(value))
+            return text
+
+    return esc
+
+
+def _speed_rows(cells: Iterable[Row]) -> Markup:
+    e = _escaper()
+    out = []
+    for c in cells:
+        warnings = c.warnings
+        flag = f' <span class="warn" title="{e(warnings)}">\u26a0</span>' if warnings else ""
+        cv = c.cv
+        out.append(
+            f'<tr>\n<td><span title="{e(c.cell_id)}">{e(c.image)} \u00b7 {e(c.workload)} \u00b7 '
+            f"{e(c.params_short)}</span></td>\n<td><small>{e(c.label)}</small></td>\n"
+            f'<td class="n">{e(c.n_ok)}</td>\n<td class="n">{e(fmt_num(c.n_samples))}</td>\n'
+            f'<td class="n">{e(fmt_ms(c.median_s))}{flag}<br><small class="muted">'
+            f"[{e(fmt_ms(c.ci_lo_s))}, {e(fmt_ms(c.ci_hi_s))}]</small></td>\n"
+            f'<td class="n">{e(fmt_ms(c.mean_s))}</td>\n<td class="n">{e(fmt_ms(c.iqr_s))}</td>\n'
+            f'<td class="n{" warn" if cv >= 0.1 else ""}">{e(fmt_pct(cv))}</td>\n'
+            f'<td class="n">{e(fmt_num(c.throughput_median, 4))}<br><small class="muted">'
+            f"[{e(fmt_num(c.throughput_ci_lo, 4))}, {e(fmt_num(c.throughput_ci_hi, 4))}]</small></td>\n"
+            f'<td class="n" data-sort="{e(sort_key(c.achieved_flops))}">'
+            f"{e(fmt_flops(c.achieved_flops))}</td>\n"
+            f'<td class="n">{e(fmt_ms(c.overhead_s))} ({e(fmt_pct(c.overhead_frac))})</td>\n'
+            f'<td class="warn">{e(warnings)}</td>\n</tr>\n'
+        )
+    return Markup("".join(out))
+
+
+def _comparison_rows(comparisons: Iterable[Row]) -> Markup:
+    e = _escaper()
+    out = []
+    for r in comparisons:
+        out.append(
+            f'<tr>\n<td>{e(r.workload)}</td><td title="{e(r.params_label)}">{e(r.params_short)}</td>'
+            f'<td>{e(r.a_image)} <span class="muted">({e(r.a_api_style or "?")})</span></td>'
+            f'<td>{e(r.b_image)} <span class="muted">({e(r.b_api_style or "?")})</span></td>\n'
+            f'<td class="n">{e(fmt_ms(r.a_median_s))}</td>\n<td class="n">{e(fmt_ms(r.b_median_s))}</td>\n'
+            f'<td class="n">{e(fmt_ratio(r.ratio))} '
+            f"[{e(fmt_num(r.ratio_lo))}, {e(fmt_num(r.ratio_hi))}]</td>\n"
+            f'<td class="n">{e(fmt_num(r.p, 2))}</td>\n'
+            f'<td class="verdict {e(r.direction)}">{e(r.verdict)}</td>\n'
+            f'<td class="warn">{e(r.warnings)}</td>\n</tr>\n'
+        )
+    return Markup("".join(out))
+
+
+def _memory_rows(cells: Iterable[Row]) -> Markup:
+    e = _escaper()
+    keys = [f"phase_{p}" for p in PHASES]
+    out = []
+    for c in cells:
+        if not c.n_ok:
+            continue
+        phases = "".join(f'<td class="n">{e(fmt_num(c[k]))}</td>' for k in keys)
+        out.append(
+            f'<tr><td><span title="{e(c.cell_id)}">{e(c.image)} \u00b7 {e(c.workload)} \u00b7 '
+            f"{e(c.params_short)}</span></td><td><small>{e(c.label)}</small></td>\n{phases}"
+            f'<td class="n" data-sort="{e(sort_key(c.host_peak_rss_bytes))}">'
+            f"{e(fmt_bytes(c.host_peak_rss_bytes))}</td>\n"
+            f'<td class="n" data-sort="{e(sort_key(c.gpu_peak_bytes))}">'
+            f"{e(fmt_bytes(c.gpu_peak_bytes))}</td>\n"
+            f'<td class="muted">{e(c.gpu_peak_note or "")}</td>\n'
+            f'<td class="n">{e(fmt_num(c.final_loss, 4))}</td>'
+            f'<td class="n">{e(fmt_num(c.final_accuracy, 4))}</td></tr>\n'
+        )
+    return Markup("".join(out))
 
 
 # ------------------------------------------------------------------------------------------ rendering

@@ -86,11 +86,15 @@ def make_record(run_id: str, job: Job, **fields: Any) -> dict[str, Any]:
 
 
 def plan_jobs(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> list[Job]:
-    """Every (cell, repeat) not yet done; an unavailable cell gets one record (repeat 0) only."""
+    """Every (cell, repeat) not yet done, interleaved: all cells' repeat 0, then all cells' repeat 1 in the
+    reverse order, and so on. Slow drift on the host (thermal, background load) then hits every image alike
+    instead of biasing whichever image happens to run last. An unavailable cell gets one record (repeat 0)."""
     jobs: list[Job] = []
-    for cell in cells:
-        count = repeats if cell.available else 1
-        jobs.extend(Job(cell, r) for r in range(count) if (cell.cell_id, r) not in done)
+    for r in range(repeats):
+        ordered = cells if r % 2 == 0 else list(reversed(cells))
+        for cell in ordered:
+            if (r == 0 or cell.available) and (cell.cell_id, r) not in done:
+                jobs.append(Job(cell, r))
     return jobs
 
 

@@ -93,9 +93,15 @@ def _sub(doc: Doc, key: str) -> Doc:
     return value if isinstance(value, dict) else {}
 
 
+_PHASE_COLUMNS = tuple((phase, f"phase_{phase}") for phase in PHASES)
+
+
 def _record_row(rec: Doc) -> Doc:
-    cell = _sub(rec, "cell")
-    runner = _sub(rec, "runner")
+    # Hot loop (one call per record): `_sub` and `_num` are inlined for dicts and plain floats.
+    cell = rec.get("cell")
+    cell = cell if isinstance(cell, dict) else {}
+    runner = rec.get("runner")
+    runner = runner if isinstance(runner, dict) else {}
     params = cell.get("params")
     payload = rec.get("payload")
     row: Doc = {
@@ -118,16 +124,20 @@ def _record_row(rec: Doc) -> Doc:
     }
     if not isinstance(payload, dict):
         return row
+    get = payload.get
     steps = _sub(payload, "steps").get("step_time_s")
     row["samples"] = steps if isinstance(steps, list) else []
     spec_bs = _num(_sub(payload, "spec").get("batch_size"))
     if not math.isnan(spec_bs):
         row["batch_size"] = spec_bs
     row["tf_version"] = _sub(payload, "runtime").get("tf_version")
-    row["api_style"] = payload.get("api_style")
-    phases = _sub(payload, "phases_s")
-    for phase in PHASES:
-        row[f"phase_{phase}"] = _num(phases.get(phase))
+    row["api_style"] = get("api_style")
+    phases = get("phases_s")
+    if not isinstance(phases, dict):
+        phases = {}
+    for phase, column in _PHASE_COLUMNS:
+        value = phases.get(phase)
+        row[column] = value if type(value) is float else _num(value)
     memory = _sub(payload, "memory")
     row["host_peak_rss_bytes"] = _num(memory.get("host_peak_rss_bytes"))
     row["gpu_peak_bytes"] = _num(memory.get("gpu_peak_bytes"))
@@ -162,18 +172,33 @@ def records_frame(records: Iterable[Doc]) -> pd.DataFrame:
 
 def samples_frame(rec: pd.DataFrame) -> pd.DataFrame:
     """One row per steady-state sample of an ok record: cell_id, repeat, step_s (sorted by cell_id)."""
-    ok = rec.loc[rec["status"] == "ok", ["cell_id", "repeat", "samples"]]
-    long = ok.explode("samples", ignore_index=True)
+    cell_codes, cell_ids = pd.factorize(rec["cell_id"].astype(str), sort=True)
+    return _samples(rec, cell_codes, pd.Index(cell_ids))[0]
+
+
+def _samples(rec: pd.DataFrame, cell_codes: Any, cell_ids: pd.Index) -> tuple[pd.DataFrame, Any]:
+    """`samples_frame` plus each sample's cell as a code into `cell_ids` (the sorted cell ids of `rec`, with
+    `cell_codes` the code of each record): the statistics group by these integers instead of hashing the
+    cell-id strings again for every aggregate. Samples keep their order within a cell (stable sort)."""
+    ok = (rec["status"] == "ok").to_numpy(dtype=bool)
+    lists = [v if isinstance(v, list) else [v] for v in rec["samples"].to_numpy()[ok]]
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.intp, count=len(lists))
+    flat = pd.Series([x for v in lists for x in v], dtype=object)
+    step = pd.to_numeric(flat, errors="coerce").to_numpy(dtype=float)
+    codes = np.repeat(np.asarray(cell_codes)[ok], lengths)
+    repeat = np.repeat(rec["repeat"].to_numpy()[ok].astype(int), lengths)
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(step) & (step > 0)
+    order = np.argsort(codes[keep], kind="stable")
+    codes = codes[keep][order]
     out = pd.DataFrame(
         {
-            "cell_id": long["cell_id"].astype(str),
-            "repeat": long["repeat"].astype(int),
-            "step_s": pd.to_numeric(long["samples"], errors="coerce").astype(float),
+            "cell_id": pd.Series(cell_ids.take(codes), dtype=rec["cell_id"].astype(str).dtype),
+            "repeat": repeat[keep][order],
+            "step_s": step[keep][order],
         }
     )
-    out = out[np.isfinite(out["step_s"]) & (out["step_s"] > 0)]
-    result: pd.DataFrame = out.sort_values("cell_id", kind="stable").reset_index(drop=True)
-    return result
+    return out, codes
 
 
 # ------------------------------------------------------------------------------------------ bootstrap
@@ -202,17 +227,42 @@ def bootstrap_medians(
         idx = np.sort(rng.integers(0, n, size=(n_boot, n)), axis=1)
         lo_pos, hi_pos = idx[:, (n - 1) // 2], idx[:, n // 2]
         xs = np.sort(np.stack([groups[i] for i in rows]), axis=1)
-        out[rows] = (xs[:, lo_pos] + xs[:, hi_pos]) / 2
+        med = xs[:, lo_pos]  # (lo + hi) / 2, computed in place
+        med += xs[:, hi_pos]
+        med /= 2
+        out[rows] = med
     return out
 
 
 def percentile_ci(boot: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The CI percentiles along the last axis: bit-identical to `np.percentile(boot, [tail, 100 - tail],
+    axis=-1)` (method "linear", NaN for rows holding a NaN), but computed from one contiguous row sort, which
+    is several times faster than numpy's partition along a moved axis for thousands of rows."""
     tail = (1 - CONFIDENCE) / 2 * 100
     if not boot.size:
         return np.empty(boot.shape[:-1]), np.empty(boot.shape[:-1])
+    n = boot.shape[-1]
+    # numpy's steps for method="linear": virtual index (n - 1) q, its floor and the next index (both clipped
+    # to the last element at the top), gamma = virtual index - floor, then `_lerp`.
+    q = np.true_divide(np.asarray([tail, 100 - tail], dtype=float), 100)
+    virtual = (n - 1) * q
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    prev[virtual >= n - 1] = -1
+    nxt[virtual >= n - 1] = -1
+    prev[virtual < 0] = 0
+    nxt[virtual < 0] = 0
+    prev_i, next_i = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = virtual - prev_i
+    ordered = np.sort(boot, axis=-1)  # NaNs sort last
+    out: list[FloatArray] = []
     with np.errstate(all="ignore"):
-        lo, hi = np.percentile(boot, [tail, 100 - tail], axis=-1)
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        for k in range(2):
+            a, b, t = ordered[..., prev_i[k]], ordered[..., next_i[k]], gamma[k]
+            diff = b - a
+            value = b - diff * (1 - t) if t >= 0.5 else a + diff * t
+            out.append(np.where(np.isnan(ordered[..., -1]), ordered[..., -1], value))
+    return np.asarray(out[0], dtype=float), np.asarray(out[1], dtype=float)
 
 
 def bootstrap_median_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
@@ -235,8 +285,10 @@ class CellTable:
     boot: dict[str, FloatArray]
 
 
-def _sample_stats(samples: pd.DataFrame) -> pd.DataFrame:
-    g = samples.groupby("cell_id", sort=True)["step_s"]
+def _sample_stats(samples: pd.DataFrame, codes: Any, cell_ids: pd.Index) -> pd.DataFrame:
+    """Per-cell sample statistics; `codes` gives each sample's cell as a position in `cell_ids` (sorted)."""
+    step = samples["step_s"]
+    g = step.groupby(codes, sort=True)
     out = pd.DataFrame(
         {
             "n_samples": g.size(),
@@ -250,14 +302,15 @@ def _sample_stats(samples: pd.DataFrame) -> pd.DataFrame:
     out["iqr_s"] = out["q3_s"] - out["q1_s"]
     out["cv"] = out["std_s"] / out["mean_s"]
     med = g.transform("median")
-    absdev = (samples["step_s"] - med).abs()
-    mad = absdev.groupby(samples["cell_id"]).transform("median")
+    absdev = (step - med).abs()
+    mad = absdev.groupby(codes).transform("median")
     with np.errstate(all="ignore"):
         modz = 0.6745 * absdev / mad.where(mad > 0)
-    out["n_outliers"] = (modz > MOD_Z_OUTLIER).groupby(samples["cell_id"]).sum()
-    rep = samples.groupby(["cell_id", "repeat"], sort=True)["step_s"].median().groupby(level="cell_id")
+    out["n_outliers"] = (modz > MOD_Z_OUTLIER).groupby(codes).sum()
+    rep = step.groupby([codes, samples["repeat"].to_numpy()], sort=True).median().groupby(level=0)
     out["n_repeats_measured"] = rep.size()
     out["repeat_cv"] = rep.std(ddof=1) / rep.mean()
+    out.index = pd.Index(cell_ids.take(out.index.to_numpy()), name="cell_id")
     return out
 
 
@@ -315,14 +368,17 @@ def _warnings_column(stats: pd.DataFrame) -> pd.Series:
 
 def cell_table(rec: pd.DataFrame, seed: int = 0) -> CellTable:
     """Aggregate records over repeats: one row per cell with speed, noise, phases, memory, quality."""
-    samples = samples_frame(rec)
+    cell_codes, uniques = pd.factorize(rec["cell_id"].astype(str), sort=True)
+    cell_ids = pd.Index(uniques)
+    samples, codes = _samples(rec, cell_codes, cell_ids)
     stats = _cell_identity(rec)
-    stats = stats.join(_record_aggregates(rec)).join(_sample_stats(samples))
+    stats = stats.join(_record_aggregates(rec)).join(_sample_stats(samples, codes, cell_ids))
     stats["n_ok"] = stats["n_ok"].fillna(0).astype(int)
     measured = stats["n_samples"].notna() & (stats["n_samples"] > 0)
     stats["measured"] = measured
     ids = list(stats.index[measured])
-    counts = samples.groupby("cell_id", sort=True).size().reindex(ids).to_numpy()
+    counts = np.bincount(codes, minlength=len(cell_ids))
+    counts = counts[counts > 0]  # the measured cells, in cell_id order like ids
     bounds = np.cumsum(np.r_[0, counts]).astype(int)
     values = samples["step_s"].to_numpy(dtype=float)  # sorted by cell_id, like ids
     arrays = [values[bounds[i] : bounds[i + 1]] for i in range(len(ids))]
@@ -334,10 +390,11 @@ def cell_table(rec: pd.DataFrame, seed: int = 0) -> CellTable:
     stats["throughput_median"] = bs / stats["median_s"]
     stats["throughput_ci_lo"] = bs / stats["ci_hi_s"]
     stats["throughput_ci_hi"] = bs / stats["ci_lo_s"]
-    thr = pd.Series(bs.reindex(samples["cell_id"]).to_numpy() / values, index=samples["cell_id"].to_numpy())
-    tg = thr.groupby(level=0)
-    stats["throughput_mean"] = tg.mean()
-    stats["throughput_cv"] = tg.std(ddof=1) / stats["throughput_mean"]
+    thr = pd.Series(bs.reindex(cell_ids).to_numpy()[codes] / values)
+    tg = thr.groupby(codes, sort=True)
+    thr_index = pd.Index(cell_ids.take(tg.size().index.to_numpy()), name="cell_id")
+    stats["throughput_mean"] = pd.Series(tg.mean().to_numpy(), index=thr_index)
+    stats["throughput_cv"] = pd.Series(tg.std(ddof=1).to_numpy(), index=thr_index) / stats["throughput_mean"]
     _add_flops(stats)
     stats["warnings"] = _warnings_column(stats).where(stats["measured"], "")
     stats["label"] = runtime_labels(stats)
@@ -443,15 +500,17 @@ def compare_pairs(a: CellTable, b: CellTable, pairs: pd.DataFrame, seed: int = 0
     hi = np.full(n, np.nan)
     pval = np.full(n, np.nan)
     if n:
-        boot_a = np.stack([a.boot[c] for c in pairs["a_cell"]])
-        boot_b = np.stack([b.boot[c] for c in pairs["b_cell"]])
         # Cells of equal sample size share resample indices; pairing resample j of B with resample
-        # j + offset of A (random offset != 0 per pair) makes the two bootstraps independent.
+        # j + offset of A (random offset != 0 per pair, wrapping around) makes the two bootstraps independent.
         rng = np.random.default_rng(seed + 1)
-        n_boot = boot_a.shape[1]
+        n_boot = next(iter(a.boot.values())).shape[0]
         offset = rng.integers(1, n_boot, size=(len(pairs), 1))
-        shifted = (np.arange(n_boot)[None, :] + offset) % n_boot
-        rboot = boot_b / np.take_along_axis(boot_a, shifted, axis=1)
+        rboot: FloatArray = np.empty((n, n_boot))
+        cut = n_boot - offset[:, 0]
+        for i, (ca, cb) in enumerate(zip(pairs["a_cell"], pairs["b_cell"], strict=True)):
+            xa, xb, k = a.boot[ca], b.boot[cb], cut[i]  # row by row: no stacked copies of the bootstraps
+            np.divide(xb[:k], xa[n_boot - k :], out=rboot[i, :k])
+            np.divide(xb[k:], xa[: n_boot - k], out=rboot[i, k:])
         lo, hi = percentile_ci(rboot)
         ratio = (
             b.stats.loc[pairs["b_cell"], "median_s"].to_numpy()

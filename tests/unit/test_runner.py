@@ -231,3 +231,15 @@ def test_failed_image_build_fails_only_its_cells(tmp_path: Path, cells: list[Cel
     assert broken and all(r["status"] == "failed" and "image build failed" in r["reason"] for r in broken)
     assert all(r["status"] == "ok" for r in records.values() if r["cell"]["image"] == "tf2.15-py3.11")
     assert exit_code_for(list(records.values()), strict=False) == 1
+
+
+def test_jobs_interleave_repeats_to_spread_drift(cells: list[Cell]) -> None:
+    jobs = plan_jobs(cells, 3, set())
+    runnable = [c.cell_id for c in cells if c.available]
+    order = [(j.cell.cell_id, j.repeat) for j in jobs if j.cell.available]
+    assert [r for _, r in order] == sorted(r for _, r in order)  # repeat 0 of everything first
+    assert [c for c, r in order if r == 0] == runnable
+    assert [c for c, r in order if r == 1] == runnable[::-1]
+    assert len(jobs) == len(runnable) * 3 + sum(not c.available for c in cells)
+    skipped = plan_jobs(cells, 3, {(runnable[0], 1)})
+    assert (runnable[0], 1) not in {(j.cell.cell_id, j.repeat) for j in skipped}
