@@ -182,3 +182,49 @@ def test_overhead_and_flops_defined(current_run) -> None:
     assert (st["overhead_s"] >= 0).all() and (st["overhead_s"] <= st["median_s"]).all()
     assert (st["achieved_flops"] > 0).all()
     assert st["overhead_s"].min() == 0.0  # the most efficient cell defines the attainable rate
+
+
+def test_percentile_ci_is_bit_identical_to_numpy_percentile() -> None:
+    """percentile_ci sorts rows itself (fast); it must give exactly np.percentile's linear interpolation."""
+    rng = np.random.default_rng(5)
+    tail = (1 - stats.CONFIDENCE) / 2 * 100
+    for shape in [(6, 1000), (3, 1), (4, 2), (5, 3), (2, 40), (50, 200), (3, 4, 11)]:
+        boot = rng.lognormal(size=shape)
+        if len(shape) == 2 and shape[0] > 2:
+            boot[1, 0] = np.nan  # rows holding a NaN give NaN, like numpy
+        lo, hi = stats.percentile_ci(boot)
+        with np.errstate(all="ignore"):
+            want_lo, want_hi = np.percentile(boot, [tail, 100 - tail], axis=-1)
+        assert lo.tobytes() == np.asarray(want_lo).tobytes()
+        assert hi.tobytes() == np.asarray(want_hi).tobytes()
+
+
+def test_ratio_bootstrap_pairs_rotated_resamples() -> None:
+    """compare_pairs divides B's resample j by A's resample (j + offset) mod n_boot, offset per pair."""
+    t = _table(
+        {
+            "a/x": [[1.0, 1.1, 0.9, 1.05], [1.0, 1.2]],
+            "b/x": [[2.0, 2.1, 1.9, 2.2], [2.05, 1.95]],
+            "c/x": [[1.5, 1.4, 1.6], [1.55, 1.45, 1.5]],
+        }
+    )
+    pairs = pd.DataFrame({"a_cell": ["a/x", "a/x"], "b_cell": ["b/x", "c/x"]})
+    out = stats.compare_pairs(t, t, pairs, seed=4)
+    n_boot = stats.BOOTSTRAP_RESAMPLES
+    offset = np.random.default_rng(5).integers(1, n_boot, size=(2, 1))
+    boot_a = np.stack([t.boot["a/x"], t.boot["a/x"]])
+    boot_b = np.stack([t.boot["b/x"], t.boot["c/x"]])
+    shifted = (np.arange(n_boot)[None, :] + offset) % n_boot
+    lo, hi = stats.percentile_ci(boot_b / np.take_along_axis(boot_a, shifted, axis=1))
+    assert out["ratio_lo"].to_numpy().tobytes() == lo.tobytes()
+    assert out["ratio_hi"].to_numpy().tobytes() == hi.tobytes()
+
+
+def test_samples_frame_skips_bad_samples_and_sorts_by_cell() -> None:
+    recs = _records({"b/x": [[1.0, float("nan"), 2.0]], "a/x": [[3.0, -1.0], [4.0]]})
+    recs[0]["payload"]["steps"]["step_time_s"].append("junk")
+    recs.append({**recs[1], "status": "failed", "repeat": 7})
+    out = stats.samples_frame(stats.records_frame(recs))
+    assert out["cell_id"].tolist() == ["a/x", "a/x", "b/x", "b/x"]
+    assert out["repeat"].tolist() == [0, 1, 0, 0]
+    assert out["step_s"].tolist() == [3.0, 4.0, 1.0, 2.0]
