@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,7 +141,7 @@ class LocalBackend:
     _running: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
-        if not Path(self.python).exists() and not _on_path(self.python):
+        if not Path(self.python).exists() and shutil.which(self.python) is None:
             raise ConfigError(f"--python: {self.python!r} is not an interpreter on this host")
         return {image.name: Availability(True) for image in _unique_images(cells)}
 
@@ -185,13 +185,3 @@ class LocalBackend:
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _on_path(name: str) -> bool:
-    import shutil
-
-    return shutil.which(name) is not None
-
-
-def current_python() -> str:
-    return sys.executable

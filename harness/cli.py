@@ -25,6 +25,7 @@ from harness.compat import check_matrix_images, load_table
 from harness.config import Matrix, file_sha256, load_matrix
 from harness.errors import ConfigError, HarnessError
 from harness.execute import Backend
+from harness.hostinfo import host_facts
 from harness.plan import Cell, Plan, expand, parse_shard, select_shard
 
 EXIT_INTERRUPTED = 130
@@ -215,7 +216,6 @@ def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backe
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.console import ProgressObserver, summary_table
-    from harness.hostinfo import host_facts
     from harness.runner import Runner, exit_code_for, plan_jobs, prepare_cells
     from harness.store import RunStore, new_run_id, resolve_run
 
@@ -239,7 +239,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         observer.phase("build images")
         cells = prepare_cells(backend, loaded.cells)
         repeats = args.repeats or profile.repeats
-        manifest = _manifest(args, loaded, cells, run_id, repeats, backend, manifest, host_facts)
+        manifest = _manifest(args, loaded, cells, run_id, repeats, backend, manifest)
         store.write_manifest(manifest)
         jobs = plan_jobs(cells, repeats, store.done())
         runner = Runner(
@@ -299,7 +299,6 @@ def _manifest(
     repeats: int,
     backend: Backend,
     previous: dict[str, Any],
-    host_facts: Any,
 ) -> dict[str, Any]:
     engine = getattr(backend, "engine", None)
     version = engine.version() if engine is not None else None

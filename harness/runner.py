@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.execute import Availability, Backend, ExecOutcome, ExecRequest, build_spec, classify, write_spec
 from harness.plan import Cell
-from harness.store import RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore
+from harness.store import RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore, cell_key
 
 LOG_TAIL_CHARS = 4000
 CONTAINER_DATA_DIR = "/data"
@@ -161,8 +161,6 @@ class Runner:
         return record
 
     def _request(self, job: Job) -> ExecRequest:
-        from harness.store import cell_key
-
         work = self.store.path / ".work" / f"{cell_key(job.cell.cell_id)}__r{job.repeat}"
         shutil.rmtree(work, ignore_errors=True)
         return ExecRequest(
