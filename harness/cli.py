@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import sys
@@ -25,7 +26,6 @@ from harness.compat import check_matrix_images, load_table
 from harness.config import Matrix, file_sha256, load_matrix
 from harness.errors import ConfigError, HarnessError
 from harness.execute import Backend
-from harness.hostinfo import host_facts
 from harness.plan import Cell, Plan, expand, parse_shard, select_shard
 
 EXIT_INTERRUPTED = 130
@@ -74,10 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=["docker", "local"], default="docker")
     p.add_argument("--python", help="interpreter for --runner local")
     p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
-    p.add_argument("--repeats", type=int, help="override the profile's repeats")
+    p.add_argument("--repeats", type=int, help="minimum repeats (default: the profile's)")
     p.add_argument("--timeout", type=float, help="per-execution timeout in seconds (default: the profile's)")
     p.add_argument("--cpus", type=float, help="CPU limit per container")
     p.add_argument("--memory", help="memory limit per container, e.g. 4g")
+    p.add_argument("--cpuset", help="pin containers to these CPUs, e.g. 0-1 (threads follow the count)")
+    p.add_argument("--margin", type=float, metavar="PCT", help="practical-equivalence margin (default 3)")
+    p.add_argument(
+        "--target-ci", type=float, metavar="PCT", help="add rounds until every pair's ratio CI is within ±PCT"
+    )
+    p.add_argument("--max-repeats", type=int, metavar="N", help="adaptive rounds stop at N repeats per cell")
+    p.add_argument("--budget", metavar="DURATION", help="wall-time budget of the run, e.g. 30m, 1h30m")
+    p.add_argument(
+        "--quiet-wait", type=float, metavar="S", help="wait up to S s for a quiet host before each execution"
+    )
+    p.add_argument(
+        "--quiet-threshold", type=float, metavar="SHARE", help="share of the cores others may use (0.15)"
+    )
+    p.add_argument("--reruns", type=int, metavar="N", help="re-run a contended execution up to N times")
+    p.add_argument(
+        "--no-probe", dest="probe", action="store_false", default=None, help="skip the calibration probe"
+    )
     p.add_argument("--data-dir", type=Path, help="folder with mnist.npz, mounted read-only at /data")
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--strict", action="store_true", help="unavailable cells count as failures (nightly CI)")
@@ -87,12 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     _dirs(p)
     p.add_argument("run", nargs="?", default="latest", help="run id or path (default: latest)")
     p.add_argument("--history", type=Path, help="a results folder with earlier runs for trends/regressions")
+    p.add_argument("--include-contended", action="store_true", help="also use executions on a contended host")
 
     p = sub.add_parser("compare", help="compare two runs; exit 1 on a regression beyond the threshold")
     _dirs(p)
     p.add_argument("run_a")
     p.add_argument("run_b")
-    p.add_argument("--fail-on-regression", type=float, metavar="PCT")
+    p.add_argument(
+        "--fail-on-regression",
+        type=float,
+        metavar="PCT",
+        help="exit 1 when a cell's slowdown CI lies entirely beyond PCT percent",
+    )
+    p.add_argument("--margin", type=float, metavar="PCT", help="practical-equivalence margin (default 3)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--include-contended", action="store_true", help="also use executions on a contended host")
 
     p = sub.add_parser("merge", help="combine result sets from several hosts or shards into one run")
     _dirs(p)
@@ -214,121 +240,115 @@ def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backe
     )
 
 
+def _overrides(args: argparse.Namespace) -> Any:
+    from harness.session import Overrides
+
+    return Overrides(
+        repeats=args.repeats,
+        timeout_s=args.timeout,
+        cpus=args.cpus,
+        mem_limit=args.memory,
+        cpuset=args.cpuset,
+        margin_pct=args.margin,
+        target_ci_pct=args.target_ci,
+        max_repeats=args.max_repeats,
+        budget=args.budget,
+        quiet_wait_s=args.quiet_wait,
+        quiet_threshold=args.quiet_threshold,
+        reruns=args.reruns,
+        probe=args.probe,
+    )
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.console import ProgressObserver, summary_table
-    from harness.runner import Runner, exit_code_for, plan_jobs, prepare_cells
+    from harness.runner import exit_code_for
+    from harness.session import RunSession, RunSettings
     from harness.store import RunStore, new_run_id, resolve_run
 
     loaded = load(args)
-    profile = loaded.plan.profile
+    settings = RunSettings.resolve(args.profile, loaded.plan.profile, _overrides(args))
+    if args.resume is not None and not args.resume.strip():
+        raise ConfigError("--resume: expected a run id or path, got an empty string")
     with ProgressObserver(console) as observer:
         backend = _backend(args, console, observer)
+        previous: dict[str, Any] = {}
         if args.resume:
             store = RunStore(resolve_run(args.results_dir, args.resume))
-            manifest = store.read_manifest()
+            previous = store.read_manifest()
             if (
-                manifest.get("matrix_sha256") != file_sha256(args.matrix)
-                or manifest["profile"] != args.profile
+                previous.get("matrix_sha256") != file_sha256(args.matrix)
+                or previous["profile"] != args.profile
             ):
                 raise ConfigError(f"--resume {args.resume}: run was made from another matrix file or profile")
-            run_id = str(manifest["run_id"])
+            run_id = str(previous["run_id"])
         else:
             run_id = new_run_id(args.profile, time.time(), secrets.token_hex(3))
             store = RunStore(args.results_dir / run_id)
-            manifest = {}
-        observer.phase("build images")
-        cells = prepare_cells(backend, loaded.cells)
-        repeats = args.repeats or profile.repeats
-        manifest = _manifest(args, loaded, cells, run_id, repeats, backend, manifest)
-        store.write_manifest(manifest)
-        jobs = plan_jobs(cells, repeats, store.done())
-        runner = Runner(
-            backend,
-            store,
-            run_id,
-            args.timeout or profile.timeout_s,
-            cpus=args.cpus or profile.cpus,
-            mem_limit=args.memory or profile.mem_limit,
+        engine = getattr(backend, "engine", None)
+        session = RunSession(
+            settings=settings,
+            plan=loaded.plan,
+            cells=loaded.cells,
+            matrix_path=str(args.matrix),
+            matrix_sha256=file_sha256(args.matrix),
+            matrix_text=args.matrix.read_text(encoding="utf-8"),
+            backend=backend,
+            store=store,
+            run_id=run_id,
+            engine_version=engine.version() if engine is not None else None,
+            shard=args.shard,
+            previous=previous,
             observer=observer,
         )
+        observer.phase("build images")
+        session.prepare()
         try:
-            runner.run(jobs)
+            records = session.run()
         except KeyboardInterrupt:
             removed = backend.cleanup()
             observer.progress.stop()
             done = len(store.done())
             console.print(
-                f"[yellow]interrupted[/yellow]: {done} result(s) kept in {store.path}; "
-                f"{removed} container(s) removed. Resume with: harness run --profile {args.profile} "
-                f"--resume {run_id}"
+                Text.assemble(
+                    ("interrupted", "yellow"),
+                    f": {done} result(s) kept in {store.path}; {removed} container(s) removed. Resume with: "
+                    f"harness run --profile {args.profile} --resume {run_id}",
+                )
             )
             return EXIT_INTERRUPTED
-    manifest["finished_at"] = _now()
-    store.write_manifest(manifest)
-    records = list(store.iter_records())
     console.print(summary_table(records))
-    console.print(f"results: {store.path}")
+    _print_adaptive(session, console)
+    console.print(Text(f"results: {store.path}"))
     if args.report:
         _render(store.path, args.reports_dir, None, console)
-    return exit_code_for(records, args.strict)
+    return exit_code_for([r for r in records if not r.get("rerun")], args.strict)
 
 
-def payload_sha256() -> str:
-    """The payload's checksum, computed as the payload does (harness/payload/provenance.py)."""
-    import hashlib
-
-    from harness.paths import payload_dir
-
-    digest = hashlib.sha256()
-    for path in sorted(payload_dir().glob("*.py")):
-        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    from harness.runner import iso
-
-    return iso(time.time())
-
-
-def _manifest(
-    args: argparse.Namespace,
-    loaded: Loaded,
-    cells: list[Cell],
-    run_id: str,
-    repeats: int,
-    backend: Backend,
-    previous: dict[str, Any],
-) -> dict[str, Any]:
-    engine = getattr(backend, "engine", None)
-    version = engine.version() if engine is not None else None
-    return {
-        "schema_version": 1,
-        "kind": "tfmh.run-manifest",
-        "run_id": run_id,
-        "profile": args.profile,
-        "matrix_path": str(args.matrix),
-        "matrix_sha256": file_sha256(args.matrix),
-        "matrix_text": args.matrix.read_text(encoding="utf-8"),
-        "command": " ".join(["harness", *sys.argv[1:]]),
-        "harness_version": __version__,
-        "payload_sha256": payload_sha256(),
-        "runner": backend.kind,
-        "host": host_facts(version),
-        "baseline": loaded.plan.baseline,
-        "cells": [c.describe() for c in cells],
-        "repeats": repeats,
-        "shard": args.shard,
-        "started_at": previous.get("started_at") or _now(),
-        "resumed_at": [*previous.get("resumed_at", []), _now()] if previous else [],
-        "finished_at": None,
-    }
+def _print_adaptive(session: Any, console: Console) -> None:
+    target = session.settings.target_ci_pct
+    if target is None:
+        return
+    pairs = session.adaptive.pairs
+    reached = sum(1 for p in pairs if p["reached"])
+    console.print(
+        Text(
+            f"adaptive repeats: {session.adaptive.rounds} extra round(s); {reached} of {len(pairs)} pair(s) "
+            f"reached ±{target:g}%; stopped: {session.adaptive.stopped}"
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------- report/compare
 
 
-def _render(run_path: Path, reports_dir: Path, history_dir: Path | None, console: Console) -> Path:
+def _render(
+    run_path: Path,
+    reports_dir: Path,
+    history_dir: Path | None,
+    console: Console,
+    include_contended: bool = False,
+) -> Path:
     from harness.report import render_run_report, render_site_index
     from harness.store import list_runs, load_run
 
@@ -336,17 +356,25 @@ def _render(run_path: Path, reports_dir: Path, history_dir: Path | None, console
     history = []
     if history_dir is not None:
         history = [load_run(p) for p in list_runs(history_dir) if p.resolve() != run_path.resolve()]
-    page = render_run_report(run, reports_dir, history=history)
+    page = render_run_report(run, reports_dir, history=history, include_contended=include_contended)
     runs = [load_run(p) for p in list_runs(run_path.parent)]
     index = render_site_index(reports_dir, runs)
-    console.print(f"report: {page}\nsite index: {index}", highlight=False)
+    console.print(Text(f"report: {page}\nsite index: {index}"))
     return page
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from harness.store import resolve_run
 
-    _render(resolve_run(args.results_dir, args.run), args.reports_dir, args.history, console)
+    if args.history is not None and not args.history.is_dir():
+        raise ConfigError(f"--history {args.history}: no such folder")
+    _render(
+        resolve_run(args.results_dir, args.run),
+        args.reports_dir,
+        args.history,
+        console,
+        args.include_contended,
+    )
     return 0
 
 
@@ -354,9 +382,23 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from harness.compare import compare_runs
     from harness.store import load_run, resolve_run
 
+    threshold = args.fail_on_regression
+    if threshold is not None and not (math.isfinite(threshold) and 0 <= threshold <= 1000):
+        raise ConfigError(f"--fail-on-regression: expected a percentage 0..1000, got {threshold}")
+    margin = args.margin
+    if margin is not None and not (math.isfinite(margin) and 0 < margin <= 50):
+        raise ConfigError(f"--margin: expected 0 < PCT <= 50, got {margin}")
     run_a = load_run(resolve_run(args.results_dir, args.run_a))
     run_b = load_run(resolve_run(args.results_dir, args.run_b))
-    return compare_runs(run_a, run_b, args.fail_on_regression, console)
+    return compare_runs(
+        run_a,
+        run_b,
+        threshold,
+        console,
+        margin_pct=margin,
+        as_json=args.format == "json",
+        include_contended=args.include_contended,
+    )
 
 
 def cmd_merge(args: argparse.Namespace, console: Console) -> int:
@@ -365,7 +407,7 @@ def cmd_merge(args: argparse.Namespace, console: Console) -> int:
 
     sources = [resolve_run(args.results_dir, ref) for ref in args.runs]
     out = merge_runs(sources, args.results_dir, args.run_id)
-    console.print(f"merged {len(sources)} run(s) into {out}", highlight=False)
+    console.print(Text(f"merged {len(sources)} run(s) into {out}"))
     return 0
 
 

@@ -1,78 +1,186 @@
-"""Compare two runs cell by cell (matched by cell_id): a rich table and a regression exit code."""
+"""Compare two runs cell by cell (matched by cell_id): a rich table or a JSON document, and a regression
+gate that only a CI can trip."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness import stats
+from harness.errors import ResultError
 from harness.store import RunData
+
+COMPARE_KIND = "tfmh.compare"
+COMPARE_VERSION = 1
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if math.isfinite(seconds) else "-"
 
 
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(float(x)) else None
+
+
+def comparison_doc(
+    a: stats.RunAnalysis, b: stats.RunAnalysis, comp: Any, threshold: float | None, margin: float
+) -> dict[str, Any]:
+    """The machine-readable comparison (`harness compare --format json`)."""
+    bad = stats.regressed(comp, threshold) if threshold is not None else None
+    cells = []
+    for i, row in enumerate(comp.to_dict("records")):
+        cells.append(
+            {
+                "cell_id": str(row["b_cell"]),
+                "a_step_s": _finite(row["a_step_s"]),
+                "b_step_s": _finite(row["b_step_s"]),
+                "ratio": _finite(row["ratio"]),
+                "ci": [_finite(row["ratio_lo"]), _finite(row["ratio_hi"])],
+                "half_width_pct": _finite(row["half_width_pct"]),
+                "p": _finite(row["p"]),
+                "executions": {"a": int(row["a_n_exec"]), "b": int(row["b_n_exec"])},
+                "contended_excluded": {"a": int(row["a_contended"]), "b": int(row["b_contended"])},
+                "verdict": str(row["kind"]),
+                "text": str(row["verdict"]),
+                "regression": bool(bad.iloc[i]) if bad is not None else None,
+            }
+        )
+    only_a = sorted(set(a.cells.executions) - set(b.cells.executions))
+    only_b = sorted(set(b.cells.executions) - set(a.cells.executions))
+    regressions = [c["cell_id"] for c in cells if c["regression"]]
+    return {
+        "kind": COMPARE_KIND,
+        "schema_version": COMPARE_VERSION,
+        "a": a.run_id,
+        "b": b.run_id,
+        "margin_pct": margin,
+        "confidence": stats.CONFIDENCE,
+        "unit": "execution",
+        "include_contended": a.include_contended,
+        "fail_on_regression_pct": threshold,
+        "cells": cells,
+        "only_in_a": only_a,
+        "only_in_b": only_b,
+        "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in stats.verdicts_kinds()},
+        "regressions": regressions,
+        "gate": None if threshold is None else ("fail" if regressions else "pass"),
+    }
+
+
 def compare_runs(
-    run_a: RunData, run_b: RunData, fail_on_regression_pct: float | None, console: Console
+    run_a: RunData,
+    run_b: RunData,
+    fail_on_regression_pct: float | None,
+    console: Console,
+    margin_pct: float | None = None,
+    as_json: bool = False,
+    include_contended: bool = False,
 ) -> int:
     """Print B vs A for every cell measured in both runs; return 1 if a cell regressed, else 0.
 
-    A cell regressed when B's median step time is more than `fail_on_regression_pct` percent above A's and the
-    difference is significant (Mann-Whitney p < stats.ALPHA and the ratio CI lies entirely above 1).
-    With `fail_on_regression_pct=None` nothing fails (exit code 0): the table is informational.
+    A cell regressed when the lower bound of its step-time ratio CI (B/A) lies more than
+    `fail_on_regression_pct` percent above 1: the point estimate alone never fails a build. A gate with
+    no cell measured in both runs cannot decide: that is an error (exit 2), not a pass.
     """
-    a, b = stats.analyse_run(run_a), stats.analyse_run(run_b)
-    comp = stats.compare_run_cells(a, b)
+    a = stats.analyse_run(run_a, margin_pct=margin_pct, include_contended=include_contended)
+    margin = a.margin_pct
+    b = stats.analyse_run(run_b, margin_pct=margin, include_contended=include_contended)
+    comp = stats.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
-    bad = stats.regressed(comp, threshold) if threshold is not None else None
+    doc = comparison_doc(a, b, comp, threshold, margin)
+    if as_json:
+        console.file.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        _print_table(doc, a, b, console)
+    if threshold is not None and not doc["cells"]:
+        raise ResultError(
+            f"--fail-on-regression: no cell was measured in both {run_a.run_id} and {run_b.run_id}; "
+            "the gate cannot decide"
+        )
+    return 1 if doc["gate"] == "fail" else 0
 
-    table = Table(
-        title=f"B {escape(run_b.run_id)} vs A {escape(run_a.run_id)} (median steady-state step time)"
-    )
+
+_STYLE = {"slower": "red", "faster": "green", "inconclusive": "yellow"}
+
+
+def _print_table(doc: dict[str, Any], a: stats.RunAnalysis, b: stats.RunAnalysis, console: Console) -> None:
+    title = f"B {b.run_id} vs A {a.run_id}: step time, {stats.CONFIDENCE:.0%} CI over executions"
+    table = Table(title=Text(title))
     for name, justify in (
         ("cell", "left"),
-        ("A median", "right"),
-        ("B median", "right"),
+        ("A", "right"),
+        ("B", "right"),
         ("ratio B/A [95% CI]", "right"),
+        ("execs A/B", "right"),
         ("verdict", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    rows: list[dict[Any, Any]] = comp.to_dict("records")
-    for i, row in enumerate(rows):
-        regressed = bool(bad.iloc[i]) if bad is not None else False
-        style = (
-            "bold red" if regressed else {"slower": "red", "faster": "green"}.get(str(row["direction"]), "")
-        )
-        ratio, lo, hi = float(row["ratio"]), float(row["ratio_lo"]), float(row["ratio_hi"])
-        verdict = ("REGRESSION: " if regressed else "") + stats.verdict(
-            "B", "A", ratio, lo, hi, float(row["p"]), bool(row["significant"])
-        )
-        if row["warnings"]:
-            verdict += f" (noise: {row['warnings']})"
+    for c in doc["cells"]:
+        style = "bold red" if c["regression"] else _STYLE.get(c["verdict"], "")
+        lo, hi = c["ci"]
+        ratio = "-" if c["ratio"] is None else f"{c['ratio']:.3f}{stats.TIMES}"
+        ci = "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]"
+        execs = f"{c['executions']['a']}/{c['executions']['b']}"
+        excluded = c["contended_excluded"]
+        if excluded["a"] or excluded["b"]:
+            execs += f" ({excluded['a']}+{excluded['b']} contended excluded)"
+        text = ("REGRESSION: " if c["regression"] else "") + c["text"]
         table.add_row(
-            escape(str(row["b_cell"])),
-            _ms(float(row["a_median_s"])),
-            _ms(float(row["b_median_s"])),
-            f"{ratio:.2f}{stats.TIMES} [{lo:.2f}, {hi:.2f}]",
-            escape(verdict),
+            Text(c["cell_id"]),
+            _ms(c["a_step_s"] if c["a_step_s"] is not None else math.nan),
+            _ms(c["b_step_s"] if c["b_step_s"] is not None else math.nan),
+            ratio + ci,
+            execs,
+            Text(text),
             style=style,
         )
     console.print(table)
-    only_a = sorted(set(a.cells.samples) - set(b.cells.samples))
-    only_b = sorted(set(b.cells.samples) - set(a.cells.samples))
-    if only_a or only_b:
-        console.print(f"not compared: {len(only_a)} cell(s) measured only in A, {len(only_b)} only in B")
-    if not len(comp):
+    counts = doc["counts"]
+    console.print(
+        Text(
+            f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same within "
+            f"±{doc['margin_pct']:g}%, {counts['inconclusive']} inconclusive, "
+            f"{counts['not comparable']} not comparable (unit of replication: execution)"
+        )
+    )
+    if doc["only_in_a"] or doc["only_in_b"]:
+        console.print(
+            Text(
+                f"not compared: {len(doc['only_in_a'])} cell(s) measured only in A, "
+                f"{len(doc['only_in_b'])} only in B"
+            )
+        )
+    if not doc["cells"]:
         console.print("no cell was measured in both runs")
-    n_bad = int(bad.sum()) if bad is not None else 0
-    if n_bad:
-        console.print(f"[bold red]{n_bad} cell(s) regressed by more than {threshold:g}%[/]")
-        return 1
-    if threshold is not None:
-        console.print(f"no cell regressed by more than {threshold:g}%")
-    return 0
+    threshold = doc["fail_on_regression_pct"]
+    if threshold is None:
+        return
+    if doc["regressions"]:
+        console.print(
+            Text(
+                f"regression gate FAILED: {len(doc['regressions'])} cell(s) whose CI lower bound is "
+                f"more than "
+                f"{threshold:g}% slower: {', '.join(doc['regressions'])}",
+                style="bold red",
+            )
+        )
+    else:
+        open_cells = [
+            c["cell_id"] for c in doc["cells"] if c["ci"][1] is not None and c["ci"][1] > 1 + threshold / 100
+        ]
+        extra = (
+            f"; {len(open_cells)} cell(s) could still hide one (CI upper bound beyond it): "
+            + ", ".join(open_cells)
+            if open_cells
+            else ""
+        )
+        console.print(
+            Text(
+                f"regression gate passed: no cell's CI lower bound is more than {threshold:g}% slower{extra}"
+            )
+        )

@@ -98,6 +98,53 @@ class WorkloadSpec(Strict):
         return _check_param_keys(value)
 
 
+CPUSET_RE = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
+_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from '90', '90s', '30m', '1h30m' (ValueError otherwise)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        match = _DURATION_RE.match(raw) if raw else None
+        if raw.replace(".", "", 1).isdigit():
+            seconds = float(raw)
+        elif match and any(match.groups()):
+            h, m, sec = (float(x) if x else 0.0 for x in match.groups())
+            seconds = h * 3600 + m * 60 + sec
+        else:
+            raise ValueError(f"{text!r} is not a duration (examples: 90s, 30m, 1h30m)")
+    if not 0 < seconds <= 7 * 24 * 3600:
+        raise ValueError(f"{text!r}: a duration must be more than 0 s and at most 7 days")
+    return seconds
+
+
+def cpuset_size(cpuset: str) -> int:
+    """Number of CPUs in a cpuset list such as '0-1,4'."""
+    cpus: set[int] = set()
+    for part in cpuset.split(","):
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if last < first:
+            raise ValueError(f"cpuset {cpuset!r}: range {part!r} runs backwards")
+        cpus.update(range(first, last + 1))
+    return len(cpus)
+
+
+class QuietGate(Strict):
+    """How quiet the host must be for a measurement to count. `threshold` is the share of the host's cores
+    that other processes may use (0.15 on 2 cores: 0.3 cores)."""
+
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.15
+    steal_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
+    #: wait at most this long before each execution for the host to become quiet (0: do not wait)
+    wait_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    #: re-run a contended execution at most this many times
+    reruns: Annotated[int, Field(ge=0, le=10)] = 2
+
+
 class Profile(Strict):
     """A named selection: which images/devices/workloads, parameter overrides, repeats, timeouts."""
 
@@ -112,11 +159,37 @@ class Profile(Strict):
     mem_limit: Annotated[str, Field(pattern=r"^\d+[kmg]?$")] | None = None
     include: list[dict[str, ParamValue]] = Field(default_factory=list)
     exclude: list[dict[str, ParamValue]] = Field(default_factory=list)
+    #: pin every container to these CPUs (docker --cpuset-cpus); thread counts follow the pinned count
+    cpuset: Annotated[str, Field(pattern=CPUSET_RE)] | None = None
+    quiet: QuietGate = QuietGate()
+    #: practical-equivalence margin of verdicts, percent
+    margin_pct: Annotated[float, Field(gt=0, le=50)] = 3.0
+    #: adaptive repeats: add rounds for pairs whose ratio CI half-width is above this (percent)
+    target_ci_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    max_repeats: Annotated[int, Field(ge=1, le=100)] | None = None
+    #: wall-time budget for the adaptive rounds, e.g. "30m"
+    budget: str | None = None
+    #: run the calibration probe before, between and after rounds
+    probe: bool = True
 
     @field_validator("params")
     @classmethod
     def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_param_keys(value)
+
+    @field_validator("budget")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("cpuset")
+    @classmethod
+    def _cpuset(cls, value: str | None) -> str | None:
+        if value is not None:
+            cpuset_size(value)
+        return value
 
 
 class Matrix(Strict):

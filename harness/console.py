@@ -118,6 +118,13 @@ class ProgressObserver(RunObserver):
             extra = f"  {payload['throughput_samples_per_s']:,.0f} samples/s"
         elif record.get("reason"):
             extra = f"  {record['reason'][:120]}"
-        line = Text.assemble((f"{status:>11}", style), f"  {job.cell.cell_id} #{job.repeat}{extra}")
+        contention = record.get("contention") or {}
+        if contention.get("contended"):
+            status, style = "contended", "yellow"
+            then = "re-running" if record.get("rerun") else "excluded from verdicts"
+            extra += f"  ({'; '.join(contention.get('reasons') or [])}; {then})"
+        attempt = f" attempt {record.get('attempt', 0) + 1}" if record.get("attempt") else ""
+        line = Text.assemble((f"{status:>11}", style), f"  {job.cell.cell_id} #{job.repeat}{attempt}{extra}")
         self.progress.console.print(line, highlight=False)
-        self.progress.advance(self.task)
+        if not record.get("rerun"):
+            self.progress.advance(self.task)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.errors import ResultError
 from harness.plan import Cell
-from harness.store import validate
+from harness.store import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
@@ -34,6 +35,11 @@ class ExecRequest:
     timeout_s: float
     cpus: float | None = None
     mem_limit: str | None = None
+    #: CPUs to pin the execution to (docker --cpuset-cpus syntax, e.g. "0-1"); None: not pinned
+    cpuset: str | None = None
+    #: "cell": the benchmark (run.py --spec ... --out ...); "probe": the calibration kernel
+    #: (run.py --probe --out ...), which needs no spec
+    entry: str = "cell"
 
     @property
     def spec_path(self) -> Path:
@@ -53,6 +59,8 @@ class ExecOutcome:
     wall_s: float = 0.0
     #: what executed it: kind (docker/local/fake), image tag/id, interpreter, limits
     runner: dict[str, Any] = field(default_factory=dict)
+    #: host evidence sampled while it ran (harness.telemetry.summary keys), None when not sampled
+    telemetry: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,11 @@ def _read_payload(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
         return None, [f"the result file is not valid JSON: {exc}"]
     if not isinstance(doc, dict):
         return None, ["the result file is not a JSON object"]
-    problems = validate(doc, "payload-result.v1")
+    try:
+        doc = upgrade_payload(doc, path)
+    except ResultError as exc:
+        return None, [str(exc)]
+    problems = validate(doc, f"payload-result.v{PAYLOAD_SCHEMA_VERSION}")
     return (None, problems) if problems else (doc, [])
 
 

@@ -29,7 +29,9 @@ MAX_CHART_ROWS = 150
 MAX_TREND_CHARTS = 200
 #: verdict lines per workload in the headline (largest differences first when there are more)
 MAX_HEADLINES = 12
-PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
+PHASES = ("import", "data", "build", "first_step", "fit_total", "fit_tail", "train_total", "eval")
+#: phases stacked in the chart (fit_total/fit_tail overlap train_total and are shown in the table)
+CHART_PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
 
 
 @cache
@@ -162,14 +164,14 @@ def _speed_charts(cells: list[Row], images: list[str]) -> list[Doc]:
         bars.append(
             charts.Bar(
                 label=f"{c.image} · {c.params_short}",
-                value=c.median_s * 1000,
+                value=c.step_s * 1000,
                 lo=c.ci_lo_s * 1000,
                 hi=c.ci_hi_s * 1000,
                 series=int(c.image_index),
                 note="⚠" if c.warnings else "",
             )
         )
-    title = "{}: median steady-state step time, " + f"{stats.CONFIDENCE:.0%} CI"
+    title = "{}: steady-state step time, " + f"{stats.CONFIDENCE:.0%} CI over executions"
     return [
         _capped(charts.bar_chart(bars, "ms / step", title.format(wl), images), len(bars), totals[wl])
         for wl, bars in sorted(by_workload.items())
@@ -182,12 +184,13 @@ def _phase_chart(cells: list[Row]) -> Doc | None:
         return None
     stacks = [  # only the rows the chart shows
         charts.Stack(
-            label=f"{c.image} · {c.workload} · {c.params_short}", values=[c[f"phase_{p}"] for p in PHASES]
+            label=f"{c.image} · {c.workload} · {c.params_short}",
+            values=[c[f"phase_{p}"] for p in CHART_PHASES],
         )
         for c in ran[:MAX_CHART_ROWS]
     ]
-    title = "phases per cell (mean over repeats, seconds)"
-    svg = charts.stacked_bars(stacks, PHASES, "s", title)
+    title = "phases per cell (mean over used executions, seconds)"
+    svg = charts.stacked_bars(stacks, CHART_PHASES, "s", title)
     return _capped(svg, len(stacks), len(ran))
 
 
@@ -200,8 +203,8 @@ def _headlines(comparisons: list[Row]) -> list[Doc]:
     for wl, rows in sorted(out.items()):
         summary: dict[str, dict[str, int]] = {}
         for r in rows:
-            counts = summary.setdefault(r.b_image, {"slower": 0, "faster": 0, "same": 0, "suspect": 0})
-            counts[r.direction] += 1
+            counts = summary.setdefault(r.b_image, {k: 0 for k in (*stats.verdicts_kinds(), "suspect")})
+            counts[r.kind] += 1
             counts["suspect"] += int(bool(r.quality_suspect))
         shown = rows
         if len(rows) > MAX_HEADLINES:
@@ -250,11 +253,11 @@ def _environments(run: RunData, ana: stats.RunAnalysis) -> list[Doc]:
 
 
 def _history(ana: stats.RunAnalysis, history: Sequence[RunData]) -> Doc | None:
-    earlier = [stats.analyse_run(h) for h in history if h.run_id != ana.run_id]
+    earlier = [stats.analyse_run(h, margin_pct=ana.margin_pct) for h in history if h.run_id != ana.run_id]
     if not earlier:
         return None
     trends = stats.history_trends(ana, earlier)
-    regs = stats.history_regressions(trends, ana.run_id)
+    regs = stats.history_regressions(ana, earlier)
     status = dict(zip(regs["cell_id"], regs["status"], strict=True)) if len(regs) else {}
     cells = []
     ranked = sorted(trends["cell_id"].unique(), key=lambda c: (status.get(str(c)) != "regression", str(c)))
@@ -264,7 +267,7 @@ def _history(ana: stats.RunAnalysis, history: Sequence[RunData]) -> Doc | None:
         points = [
             charts.Point(
                 str(r["run_id"]),
-                float(r["median_s"]) * 1000,
+                float(r["step_s"]) * 1000,
                 float(r["ci_lo_s"]) * 1000,
                 float(r["ci_hi_s"]) * 1000,
                 flag=flag and r["run_id"] == ana.run_id,
@@ -288,9 +291,69 @@ def _history(ana: stats.RunAnalysis, history: Sequence[RunData]) -> Doc | None:
     }
 
 
-def run_context(run: RunData, history: Sequence[RunData] = ()) -> Doc:
+def _drift(ana: stats.RunAnalysis) -> Doc | None:
+    drift = ana.drift
+    if not drift.points and not drift.n_failed:
+        return None
+    mm = [charts.Point(p.label, p.matmul_gflops, flag=p.flagged) for p in drift.points]
+    loop = [charts.Point(p.label, p.loop_mops, flag=p.flagged) for p in drift.points]
+    return {
+        "points": drift.points,
+        "n_failed": drift.n_failed,
+        "peak_flops": drift.peak_flops,
+        "flagged": drift.flagged_labels,
+        "max_abs_drift_pct": drift.max_abs_drift_pct,
+        "warn_pct": stats.DRIFT_WARN_PCT,
+        "matmul_chart": charts.trend_chart(mm, "probe float32 matmul (GFLOP/s)", "GFLOP/s", width=420),
+        "loop_chart": charts.trend_chart(loop, "probe single-thread loop (Mops/s)", "Mops/s", width=420),
+    }
+
+
+def _adaptive(run: RunData, ana: stats.RunAnalysis) -> Doc | None:
+    raw_settings = run.manifest.get("settings")
+    settings: Doc = raw_settings if isinstance(raw_settings, dict) else {}
+    target = settings.get("target_ci_pct")
+    if not isinstance(target, int | float):
+        return None
+    raw_adaptive = run.manifest.get("adaptive")
+    adaptive: Doc = raw_adaptive if isinstance(raw_adaptive, dict) else {}
+    rows = []
+    for r in _rows(ana.comparisons):
+        hw = r.half_width_pct
+        rows.append(
+            {
+                "label": f"{r.b_image} vs {r.a_image} · {r.workload} · {r.params_short}",
+                "half_width_pct": hw,
+                "reached": _ok(hw) and hw <= target,
+                "executions": f"{r.a_n_exec}/{r.b_n_exec}",
+            }
+        )
+    return {
+        "target": target,
+        "max_repeats": settings.get("max_repeats"),
+        "budget_s": settings.get("budget_s"),
+        "rounds": adaptive.get("rounds") if adaptive else None,
+        "stopped": adaptive.get("stopped") if adaptive else "run did not finish",
+        "rows": rows,
+        "n_reached": sum(1 for r in rows if r["reached"]),
+    }
+
+
+def _fit_tails(cells: list[Row]) -> list[Row]:
+    return [
+        c
+        for c in cells
+        if c.n_ok
+        and _ok(c.phase_fit_tail)
+        and _ok(c.phase_fit_total)
+        and c.phase_fit_total > 0
+        and c.phase_fit_tail > stats.FIT_TAIL_WARN * c.phase_fit_total
+    ]
+
+
+def run_context(run: RunData, history: Sequence[RunData] = (), include_contended: bool = False) -> Doc:
     """Everything the run template needs, as plain values (strings from data stay unescaped here)."""
-    ana = stats.analyse_run(run)
+    ana = stats.analyse_run(run, include_contended=include_contended)
     cells = _cell_rows(ana)
     comparisons = _rows(ana.comparisons)
     man = run.manifest
@@ -318,7 +381,15 @@ def run_context(run: RunData, history: Sequence[RunData] = ()) -> Doc:
         "environments": _environments(run, ana),
         "problems": _rows(ana.problems),
         "history": _history(ana, history),
-        "definitions": stats.DEFINITIONS,
+        "definitions": stats.definitions(ana.margin_pct),
+        "margin_pct": f"{ana.margin_pct:g}",
+        "include_contended": include_contended,
+        "contended": _rows(ana.contended),
+        "n_contended_cells": int((ana.cells.stats["n_contended"] > 0).sum()) if len(ana.cells.stats) else 0,
+        "drift": _drift(ana),
+        "adaptive": _adaptive(run, ana),
+        "fit_tails": _fit_tails(cells),
+        "fit_tail_warn": stats.FIT_TAIL_WARN,
         "acc_tol": stats.ACC_TOLERANCE,
     }
 
@@ -358,12 +429,14 @@ def _speed_rows(cells: Iterable[Row]) -> Markup:
         out.append(
             f'<tr>\n<td><span title="{e(c.cell_id)}">{e(c.image)} \u00b7 {e(c.workload)} \u00b7 '
             f"{e(c.params_short)}</span></td>\n<td><small>{e(c.label)}</small></td>\n"
-            f'<td class="n">{e(c.n_ok)}</td>\n<td class="n">{e(fmt_num(c.n_samples))}</td>\n'
-            f'<td class="n">{e(fmt_ms(c.median_s))}{flag}<br><small class="muted">'
+            f'<td class="n">{e(c.n_used)} / {e(c.n_contended)} / {e(c.n_rerun)}</td>\n'
+            f'<td class="n">{e(fmt_num(c.n_samples))}</td>\n'
+            f'<td class="n">{e(fmt_ms(c.step_s))}{flag}<br><small class="muted">'
             f"[{e(fmt_ms(c.ci_lo_s))}, {e(fmt_ms(c.ci_hi_s))}]</small></td>\n"
-            f'<td class="n">{e(fmt_ms(c.mean_s))}</td>\n<td class="n">{e(fmt_ms(c.iqr_s))}</td>\n'
+            f'<td class="n">{e(fmt_ms(c.cpu_per_step_s))}</td>\n'
+            f'<td class="n{" warn" if c.exec_cv >= 0.1 else ""}">{e(fmt_pct(c.exec_cv))}</td>\n'
             f'<td class="n{" warn" if cv >= 0.1 else ""}">{e(fmt_pct(cv))}</td>\n'
-            f'<td class="n">{e(fmt_num(c.throughput_median, 4))}<br><small class="muted">'
+            f'<td class="n">{e(fmt_num(c.throughput, 4))}<br><small class="muted">'
             f"[{e(fmt_num(c.throughput_ci_lo, 4))}, {e(fmt_num(c.throughput_ci_hi, 4))}]</small></td>\n"
             f'<td class="n" data-sort="{e(sort_key(c.achieved_flops))}">'
             f"{e(fmt_flops(c.achieved_flops))}</td>\n"
@@ -381,11 +454,12 @@ def _comparison_rows(comparisons: Iterable[Row]) -> Markup:
             f'<tr>\n<td>{e(r.workload)}</td><td title="{e(r.params_label)}">{e(r.params_short)}</td>'
             f'<td>{e(r.a_image)} <span class="muted">({e(r.a_api_style or "?")})</span></td>'
             f'<td>{e(r.b_image)} <span class="muted">({e(r.b_api_style or "?")})</span></td>\n'
-            f'<td class="n">{e(fmt_ms(r.a_median_s))}</td>\n<td class="n">{e(fmt_ms(r.b_median_s))}</td>\n'
+            f'<td class="n">{e(fmt_ms(r.a_step_s))}</td>\n<td class="n">{e(fmt_ms(r.b_step_s))}</td>\n'
             f'<td class="n">{e(fmt_ratio(r.ratio))} '
             f"[{e(fmt_num(r.ratio_lo))}, {e(fmt_num(r.ratio_hi))}]</td>\n"
+            f'<td class="n">{e(r.a_n_exec)}/{e(r.b_n_exec)}</td>\n'
             f'<td class="n">{e(fmt_num(r.p, 2))}</td>\n'
-            f'<td class="verdict {e(r.direction)}">{e(r.verdict)}</td>\n'
+            f'<td class="verdict {e(r.kind)}">{e(r.verdict)}</td>\n'
             f'<td class="warn">{e(r.warnings)}</td>\n</tr>\n'
         )
     return Markup("".join(out))
@@ -404,6 +478,10 @@ def _memory_rows(cells: Iterable[Row]) -> Markup:
             f"{e(c.params_short)}</span></td><td><small>{e(c.label)}</small></td>\n{phases}"
             f'<td class="n" data-sort="{e(sort_key(c.host_peak_rss_bytes))}">'
             f"{e(fmt_bytes(c.host_peak_rss_bytes))}</td>\n"
+            f'<td class="n" data-sort="{e(sort_key(c.container_peak_bytes))}">'
+            f"{e(fmt_bytes(c.container_peak_bytes))}</td>\n"
+            f'<td class="n">{e(fmt_num(c.cpu_time_s))}</td>\n'
+            f'<td class="n">{e(fmt_num(c.others_cores_mean, 2))} / {e(fmt_num(c.others_cores_max, 2))}</td>\n'
             f'<td class="n" data-sort="{e(sort_key(c.gpu_peak_bytes))}">'
             f"{e(fmt_bytes(c.gpu_peak_bytes))}</td>\n"
             f'<td class="muted">{e(c.gpu_peak_note or "")}</td>\n'
@@ -416,14 +494,16 @@ def _memory_rows(cells: Iterable[Row]) -> Markup:
 # ------------------------------------------------------------------------------------------ rendering
 
 
-def render_run_html(run: RunData, history: Sequence[RunData] = ()) -> str:
-    return environment().get_template("run.html.j2").render(run_context(run, history))
+def render_run_html(run: RunData, history: Sequence[RunData] = (), include_contended: bool = False) -> str:
+    return environment().get_template("run.html.j2").render(run_context(run, history, include_contended))
 
 
-def render_run_report(run: RunData, out_dir: Path, history: Sequence[RunData] = ()) -> Path:
+def render_run_report(
+    run: RunData, out_dir: Path, history: Sequence[RunData] = (), include_contended: bool = False
+) -> Path:
     """Write `<out_dir>/<run-id>/index.html` (self-contained) and return its path."""
     path = out_dir / safe_dirname(run.run_id) / "index.html"
-    _write(path, render_run_html(run, history))
+    _write(path, render_run_html(run, history, include_contended))
     return path
 
 

@@ -10,13 +10,25 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.execute import Availability, Backend, ExecOutcome, ExecRequest, build_spec, classify, write_spec
+from harness.config import QuietGate
+from harness.contention import judge
+from harness.errors import HarnessError
+from harness.execute import (
+    RESULT_FILE,
+    Availability,
+    Backend,
+    ExecOutcome,
+    ExecRequest,
+    build_spec,
+    classify,
+    write_spec,
+)
 from harness.plan import Cell
-from harness.store import RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore, cell_key
+from harness.store import PROBE_KIND, RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore, cell_key, read_json
 
 LOG_TAIL_CHARS = 4000
 CONTAINER_DATA_DIR = "/data"
@@ -32,6 +44,8 @@ class RunObserver:
     """Progress hooks; the CLI plugs a rich display in, tests use the default no-op."""
 
     def start(self, total: int) -> None: ...
+
+    def phase(self, phase: str, cell: str = "") -> None: ...
 
     def job_started(self, job: Job) -> None: ...
 
@@ -64,6 +78,7 @@ def make_record(run_id: str, job: Job, **fields: Any) -> dict[str, Any]:
         "run_id": run_id,
         "cell_id": job.cell.cell_id,
         "repeat": job.repeat,
+        "attempt": 0,
         "status": "unavailable",
         "reason": None,
         "exit_code": None,
@@ -80,22 +95,32 @@ def make_record(run_id: str, job: Job, **fields: Any) -> dict[str, Any]:
         "finished_at": None,
         "wall_s": None,
         "payload": None,
+        "telemetry": None,
+        "contention": None,
     }
     record.update(fields)
     return record
 
 
-def plan_jobs(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> list[Job]:
-    """Every (cell, repeat) not yet done, interleaved: all cells' repeat 0, then all cells' repeat 1 in the
+def plan_rounds(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> list[list[Job]]:
+    """Every (cell, repeat) not yet done, in rounds: all cells' repeat 0, then all cells' repeat 1 in the
     reverse order, and so on. Slow drift on the host (thermal, background load) then hits every image alike
-    instead of biasing whichever image happens to run last. An unavailable cell gets one record (repeat 0)."""
-    jobs: list[Job] = []
+    instead of biasing whichever image happens to run last. An unavailable cell gets one record (repeat 0).
+    Empty rounds (everything done) are left out."""
+    rounds: list[list[Job]] = []
     for r in range(repeats):
         ordered = cells if r % 2 == 0 else list(reversed(cells))
-        for cell in ordered:
-            if (r == 0 or cell.available) and (cell.cell_id, r) not in done:
-                jobs.append(Job(cell, r))
-    return jobs
+        jobs = [
+            Job(cell, r) for cell in ordered if (r == 0 or cell.available) and (cell.cell_id, r) not in done
+        ]
+        if jobs:
+            rounds.append(jobs)
+    return rounds
+
+
+def plan_jobs(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> list[Job]:
+    """`plan_rounds`, flattened."""
+    return [job for jobs in plan_rounds(cells, repeats, done) for job in jobs]
 
 
 def mark_availability(
@@ -120,15 +145,24 @@ def mark_availability(
 
 @dataclass
 class Runner:
+    """Executes jobs one at a time. With a quiet-host policy it waits (bounded) for a quiet host before
+    each execution, judges the host evidence afterwards and re-runs a contended execution up to the
+    policy's bound; every attempt's record is kept."""
+
     backend: Backend
     store: RunStore
     run_id: str
     timeout_s: float
     cpus: float | None = None
     mem_limit: str | None = None
+    cpuset: str | None = None
     data_dir: str = CONTAINER_DATA_DIR
     observer: RunObserver = RunObserver()  # noqa: RUF009 - stateless default
     clock: Callable[[], float] = time.time
+    #: None: no contention verdicts (no policy)
+    quiet: QuietGate | None = None
+    #: waits for a quiet host before an execution and says how that went; None: do not wait
+    gate: Callable[[], dict[str, Any]] | None = None
 
     def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         self.observer.start(len(jobs))
@@ -145,10 +179,24 @@ class Runner:
         return records
 
     def run_job(self, job: Job) -> dict[str, Any]:
+        """The final record of a job; contended attempts that were re-run are stored on the way."""
         if not job.cell.available:
             return make_record(
                 self.run_id, job, status=job.cell.skip_status, reason=job.cell.reason or "unavailable"
             )
+        attempt = 0
+        while True:
+            record = self._attempt(job, attempt)
+            contention = record.get("contention") or {}
+            if not contention.get("contended") or self.quiet is None or attempt >= self.quiet.reruns:
+                return record
+            record["rerun"] = True
+            self.store.write_record(record)
+            self.observer.job_finished(job, record)
+            attempt += 1
+
+    def _attempt(self, job: Job, attempt: int) -> dict[str, Any]:
+        gate = self.gate() if self.gate is not None else None
         request = self._request(job)
         write_spec(request, build_spec(job.cell, self.data_dir if self.backend.kind == "docker" else ""))
         started = self.clock()
@@ -157,11 +205,54 @@ class Runner:
         finally:
             finished = self.clock()
         record = self._record(job, request, outcome, started, finished)
+        record["attempt"] = attempt
+        telemetry = dict(outcome.telemetry) if outcome.telemetry else None
+        if telemetry is not None:
+            telemetry["gate"] = gate
+            record["telemetry"] = telemetry
+        if record["status"] == "ok" and self.quiet is not None:
+            record["contention"] = judge(telemetry, self.quiet)
         shutil.rmtree(request.in_dir.parent, ignore_errors=True)
         return record
 
-    def _request(self, job: Job) -> ExecRequest:
-        work = self.store.path / ".work" / f"{cell_key(job.cell.cell_id)}__r{job.repeat}"
+    def probe(self, cell: Cell, index: int, label: str) -> dict[str, Any]:
+        """Run the calibration probe in `cell`'s image and store its record (probes/NNN.json)."""
+        request = replace(self._request(Job(cell, 0), name=f"probe-{index:03d}"), entry="probe")
+        request.in_dir.mkdir(parents=True, exist_ok=True)
+        request.out_dir.mkdir(parents=True, exist_ok=True)
+        request.out_dir.chmod(0o777)
+        started = self.clock()
+        outcome = self.backend.execute(request)
+        result_path = request.out_dir / RESULT_FILE
+        result: Any = None
+        reason = None
+        try:
+            result = read_json(result_path) if result_path.exists() else None
+        except HarnessError as exc:
+            reason = str(exc)
+        if not isinstance(result, dict) or result.get("status") != "ok":
+            reason = reason or f"the probe failed (exit code {outcome.exit_code}): {outcome.logs[-300:]}"
+            result = result if isinstance(result, dict) else None
+        doc = {
+            "kind": PROBE_KIND,
+            "schema_version": 1,
+            "run_id": self.run_id,
+            "index": index,
+            "label": label,
+            "at": iso(started),
+            "image": cell.image.name,
+            "status": "ok" if reason is None else "failed",
+            "reason": reason,
+            "runner": {"kind": self.backend.kind, **outcome.runner},
+            "telemetry": outcome.telemetry,
+            "result": result,
+        }
+        self.store.write_probe(doc)
+        shutil.rmtree(request.in_dir.parent, ignore_errors=True)
+        return doc
+
+    def _request(self, job: Job, name: str | None = None) -> ExecRequest:
+        work = self.store.path / ".work" / (name or f"{cell_key(job.cell.cell_id)}__r{job.repeat}")
         shutil.rmtree(work, ignore_errors=True)
         return ExecRequest(
             run_id=self.run_id,
@@ -172,6 +263,7 @@ class Runner:
             timeout_s=self.timeout_s,
             cpus=self.cpus,
             mem_limit=self.mem_limit,
+            cpuset=self.cpuset,
         )
 
     def _record(
@@ -192,13 +284,6 @@ class Runner:
         if verdict.problems:
             fields["payload_problems"] = verdict.problems[:20]
         return make_record(self.run_id, job, **fields)
-
-
-def summarize(records: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
-    return counts
 
 
 def exit_code_for(records: list[dict[str, Any]], strict: bool) -> int:

@@ -22,14 +22,35 @@ import jsonschema
 
 from harness.errors import ResultError
 
-RECORD_SCHEMA_VERSION = 1
+RECORD_SCHEMA_VERSION = 2
+PAYLOAD_SCHEMA_VERSION = 2
 MANIFEST_SCHEMA_VERSION = 1
 RECORD_KIND = "tfmh.cell-record"
 MANIFEST_KIND = "tfmh.run-manifest"
+PROBE_KIND = "tfmh.probe-record"
 
 Doc = dict[str, Any]
+
+
+def _payload_v1_to_v2(doc: Doc) -> Doc:
+    """v2 added the fit_total/fit_tail phases and runtime.cpu_affinity: unknown in v1 documents."""
+    out = {**doc, "schema_version": 2}
+    if isinstance(doc.get("phases_s"), dict):
+        out["phases_s"] = {"fit_total": None, "fit_tail": None, **doc["phases_s"]}
+    return out
+
+
+def _record_v1_to_v2(doc: Doc) -> Doc:
+    """v2 added attempt/telemetry/contention (v1 executions had no host evidence: null, never guessed)."""
+    out = {**doc, "schema_version": 2, "attempt": 0, "telemetry": None, "contention": None}
+    if isinstance(doc.get("payload"), dict):
+        out["payload"] = upgrade_payload(doc["payload"])
+    return out
+
+
 #: upgrade functions: from version N to N+1
-_RECORD_UPGRADES: dict[int, Callable[[Doc], Doc]] = {}
+_RECORD_UPGRADES: dict[int, Callable[[Doc], Doc]] = {1: _record_v1_to_v2}
+_PAYLOAD_UPGRADES: dict[int, Callable[[Doc], Doc]] = {1: _payload_v1_to_v2}
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
@@ -77,30 +98,41 @@ def validate(doc: Doc, name: str) -> list[str]:
 
 def validate_record(record: Doc) -> list[str]:
     """Problems of a cell record, including its nested payload result when there is one."""
-    problems = validate(record, "cell-record.v1")
+    problems = validate(record, f"cell-record.v{RECORD_SCHEMA_VERSION}")
     payload = record.get("payload")
     if isinstance(payload, dict):
-        problems += [f"payload/{p}" for p in validate(payload, "payload-result.v1")]
+        problems += [f"payload/{p}" for p in validate(payload, f"payload-result.v{PAYLOAD_SCHEMA_VERSION}")]
     return problems
+
+
+def _upgrade(
+    doc: Doc, current: int, steps: dict[int, Callable[[Doc], Doc]], source: Path | str, what: str
+) -> Doc:
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResultError(f"{source}: {what} schema_version: expected an integer, got {version!r}")
+    if version > current:
+        raise ResultError(
+            f"{source}: {what} schema_version {version} is newer than this harness understands "
+            f"({current}); upgrade tf-matrix-harness to read it"
+        )
+    while version < current:
+        step = steps.get(version)
+        if step is None:
+            raise ResultError(f"{source}: no upgrade path for a {what} from schema_version {version}")
+        doc = step(doc)
+        version = doc["schema_version"]
+    return doc
 
 
 def upgrade_record(doc: Doc, source: Path | str = "<record>") -> Doc:
     """Bring a cell record to the current schema version, or refuse one from a newer harness."""
-    version = doc.get("schema_version")
-    if not isinstance(version, int):
-        raise ResultError(f"{source}: schema_version: expected an integer, got {version!r}")
-    if version > RECORD_SCHEMA_VERSION:
-        raise ResultError(
-            f"{source}: schema_version {version} is newer than this harness understands "
-            f"({RECORD_SCHEMA_VERSION}); upgrade tf-matrix-harness to read it"
-        )
-    while version < RECORD_SCHEMA_VERSION:
-        step = _RECORD_UPGRADES.get(version)
-        if step is None:
-            raise ResultError(f"{source}: no upgrade path from schema_version {version}")
-        doc = step(doc)
-        version = doc["schema_version"]
-    return doc
+    return _upgrade(doc, RECORD_SCHEMA_VERSION, _RECORD_UPGRADES, source, "cell record")
+
+
+def upgrade_payload(doc: Doc, source: Path | str = "<payload result>") -> Doc:
+    """Bring a payload result to the current schema version, or refuse one from a newer payload."""
+    return _upgrade(doc, PAYLOAD_SCHEMA_VERSION, _PAYLOAD_UPGRADES, source, "payload result")
 
 
 # ------------------------------------------------------------------------------------------- run folders
@@ -130,6 +162,8 @@ class RunData:
     path: Path
     manifest: Doc
     records: list[Doc] = field(default_factory=list)
+    #: calibration probe records (probes/NNN.json), oldest first
+    probes: list[Doc] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -150,8 +184,11 @@ class RunStore:
     def cells_dir(self) -> Path:
         return self.path / "cells"
 
-    def record_path(self, cell_id: str, repeat: int) -> Path:
-        return self.cells_dir / f"{cell_key(cell_id)}__r{repeat}.json"
+    def record_path(self, cell_id: str, repeat: int, attempt: int | None = None) -> Path:
+        """The record of a cell x repeat; a contended attempt that was re-run keeps its own file
+        (`__a<attempt>`) so the evidence is never overwritten."""
+        suffix = "" if attempt is None else f"__a{attempt}"
+        return self.cells_dir / f"{cell_key(cell_id)}__r{repeat}{suffix}.json"
 
     def write_manifest(self, manifest: Doc) -> None:
         problems = validate(manifest, "run-manifest.v1")
@@ -174,9 +211,28 @@ class RunStore:
             raise ResultError(
                 f"refusing to store an invalid record for {record.get('cell_id')}: {problems[:3]}"
             )
-        path = self.record_path(record["cell_id"], record["repeat"])
+        attempt = int(record.get("attempt") or 0) if record.get("rerun") else None
+        path = self.record_path(record["cell_id"], record["repeat"], attempt)
         write_json_atomic(path, record)
         return path
+
+    @property
+    def probes_dir(self) -> Path:
+        return self.path / "probes"
+
+    def write_probe(self, probe: Doc) -> Path:
+        """A calibration probe record (kind tfmh.probe-record), numbered in the order taken."""
+        path = self.probes_dir / f"{int(probe['index']):03d}.json"
+        write_json_atomic(path, probe)
+        return path
+
+    def iter_probes(self) -> Iterator[Doc]:
+        if not self.probes_dir.is_dir():
+            return
+        for path in sorted(self.probes_dir.glob("*.json")):
+            doc = read_json(path)
+            if isinstance(doc, dict) and doc.get("kind") == PROBE_KIND:
+                yield doc
 
     def iter_records(self) -> Iterator[Doc]:
         if not self.cells_dir.is_dir():
@@ -186,11 +242,16 @@ class RunStore:
             yield upgrade_record(doc, path)
 
     def done(self) -> set[tuple[str, int]]:
-        """(cell_id, repeat) pairs that already have a record (any final status)."""
-        return {(r["cell_id"], int(r["repeat"])) for r in self.iter_records()}
+        """(cell_id, repeat) pairs that already have a final record (any status; re-run attempts aside)."""
+        return {(r["cell_id"], int(r["repeat"])) for r in self.iter_records() if not r.get("rerun")}
 
     def load(self) -> RunData:
-        return RunData(path=self.path, manifest=self.read_manifest(), records=list(self.iter_records()))
+        return RunData(
+            path=self.path,
+            manifest=self.read_manifest(),
+            records=list(self.iter_records()),
+            probes=list(self.iter_probes()),
+        )
 
 
 def load_run(path: Path) -> RunData:

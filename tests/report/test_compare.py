@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import io
+import json
+
+import pytest
 
 from rich.console import Console
 
 from harness.compare import compare_runs
+from harness.errors import ResultError
 from harness.store import RunData
 
 
@@ -29,7 +33,8 @@ def test_identical_runs_pass(current_run: RunData) -> None:
     console, buf = _console()
     assert compare_runs(current_run, current_run, 0.0, console) == 0
     text = buf.getvalue()
-    assert "no significant difference" in text and "no cell regressed" in text
+    assert "same within \u00b13%" in text and "regression gate passed" in text
+    assert "\n0 slower, 0 faster" in text
 
 
 def test_regression_beyond_threshold_fails(current_run: RunData) -> None:
@@ -37,8 +42,45 @@ def test_regression_beyond_threshold_fails(current_run: RunData) -> None:
     console, buf = _console()
     assert compare_runs(current_run, slower, 10.0, console) == 1
     text = buf.getvalue()
-    assert "REGRESSION" in text and "1 cell(s) regressed by more than 10%" in text
-    assert "1.50\u00d7" in text
+    assert "REGRESSION" in text and "regression gate FAILED" in text
+    assert "1.500\u00d7" in text
+
+
+def test_json_gate_names_the_deciding_cells(current_run: RunData) -> None:
+    slower = _scaled(current_run, 1.5, "tf2.21-py3.11-cpu/cnn_fit")
+    console, buf = _console()
+    assert compare_runs(current_run, slower, 10.0, console, as_json=True) == 1
+    doc = json.loads(buf.getvalue())
+    assert doc["kind"] == "tfmh.compare" and doc["gate"] == "fail" and doc["unit"] == "execution"
+    assert doc["regressions"] and all(c.startswith("tf2.21-py3.11-cpu/cnn_fit") for c in doc["regressions"])
+    by = {c["cell_id"]: c for c in doc["cells"]}
+    for cell in doc["regressions"]:
+        assert by[cell]["ci"][0] > 1.10 and by[cell]["verdict"] == "slower"
+    untouched = [c for c in doc["cells"] if "cnn_fit" not in c["cell_id"]]
+    assert untouched and all(c["verdict"] == "same" and c["ratio"] == 1.0 for c in untouched)
+    assert set(doc["counts"]) == {"slower", "faster", "same", "inconclusive", "not comparable"}
+
+
+def test_point_estimate_alone_never_fails(current_run: RunData) -> None:
+    """A shift whose CI still reaches below the threshold does not trip the gate."""
+    noisy = copy.deepcopy(current_run)
+    for rec in noisy.records:
+        if rec["status"] == "ok" and rec["cell_id"].startswith("tf2.21-py3.11-cpu/cnn_fit"):
+            factor = 1.3 if rec["repeat"] != 1 else 0.9
+            rec["payload"]["steps"]["step_time_s"] = [t * factor for t in rec["payload"]["steps"]["step_time_s"]]
+    console, buf = _console()
+    assert compare_runs(current_run, noisy, 10.0, console, as_json=True) == 0
+    doc = json.loads(buf.getvalue())
+    cells = [c for c in doc["cells"] if "cnn_fit" in c["cell_id"]]
+    assert any(c["ratio"] > 1.1 for c in cells) and all(c["ci"][0] <= 1.1 for c in cells)
+
+
+def test_gate_without_shared_cells_is_an_error(current_run: RunData) -> None:
+    empty = copy.deepcopy(current_run)
+    empty.records = [r for r in empty.records if r["status"] != "ok"]
+    console, _ = _console()
+    with pytest.raises(ResultError, match="the gate cannot decide"):
+        compare_runs(current_run, empty, 5.0, console)
 
 
 def test_regression_below_threshold_passes(current_run: RunData) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import make_fixtures  # type: ignore[import-not-found]
 
-from harness.store import load_run, validate, validate_record
+from harness.store import RECORD_SCHEMA_VERSION, load_run, validate, validate_record
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 
@@ -24,7 +24,7 @@ def test_fixture_records_are_valid() -> None:
     for run_dir in sorted(RUNS.iterdir()):
         run = load_run(run_dir)
         for rec in run.records:
-            assert validate(rec, "cell-record.v1") == [], rec["cell_id"]
+            assert validate(rec, f"cell-record.v{RECORD_SCHEMA_VERSION}") == [], rec["cell_id"]
             try:
                 problems = validate_record(rec)
             except FileNotFoundError:  # payload schema not written yet

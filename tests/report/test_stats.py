@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness import stats
+from harness.stats import verdicts
+from harness.stats.estimators import bootstrap_medians, expanded_confidence, hierarchical_means
 
 
 def _records(cells: dict[str, list[list[float]]], image_of=lambda c: c.split("/")[0]) -> list[dict]:
@@ -44,29 +48,20 @@ def _table(cells: dict[str, list[list[float]]]) -> stats.CellTable:
     return stats.cell_table(stats.records_frame(_records(cells)))
 
 
-def test_median_iqr_cv_known_values() -> None:
+def test_execution_level_known_values() -> None:
     t = _table({"a/x": [[1.0, 2.0, 3.0], [4.0, 5.0]], "a/y": [[10.0, 10.0, 10.0]]})
     row = t.stats.loc["a/x"]
-    assert row["median_s"] == 3.0
-    assert row["mean_s"] == 3.0
-    assert row["iqr_s"] == pytest.approx(2.0)
-    assert row["cv"] == pytest.approx(np.std([1, 2, 3, 4, 5], ddof=1) / 3)
-    assert row["n_samples"] == 5 and row["n_repeats_measured"] == 2
-    assert row["throughput_median"] == pytest.approx(32 / 3.0)
-    assert t.stats.loc["a/y", "cv"] == 0.0
-
-
-def test_bootstrap_ci_contains_truth_and_is_deterministic() -> None:
-    rng = np.random.default_rng(42)
-    hits = 0
-    for _ in range(40):
-        sample = rng.normal(5.0, 1.0, 60)  # true median 5.0
-        med, lo, hi = stats.bootstrap_median_ci(sample, seed=1)
-        assert lo <= med <= hi
-        hits += lo <= 5.0 <= hi
-    assert hits >= 33  # ~95% nominal coverage; 33/40 leaves room for percentile-bootstrap undercoverage
-    sample = rng.normal(5.0, 1.0, 30)
-    assert stats.bootstrap_median_ci(sample, seed=3) == stats.bootstrap_median_ci(sample, seed=3)
+    # step time = mean over executions of each execution's median window: (2.0 + 4.5) / 2
+    assert row["step_s"] == pytest.approx(3.25)
+    assert row["n_exec"] == 2 and row["n_used"] == 2
+    assert row["exec_cv"] == pytest.approx(np.std([2.0, 4.5], ddof=1) / 3.25)
+    # descriptive statistics over all windows stay available
+    assert row["median_s"] == 3.0 and row["iqr_s"] == pytest.approx(2.0)
+    assert row["throughput"] == pytest.approx(32 / 3.25)
+    np.testing.assert_allclose(t.executions["a/x"], [2.0, 4.5])
+    # one execution: a point estimate but no interval
+    assert t.stats.loc["a/y", "step_s"] == 10.0
+    assert np.isnan(t.stats.loc["a/y", "ci_lo_s"]) and np.isnan(t.stats.loc["a/y", "ci_hi_s"])
 
 
 def test_fast_bootstrap_equals_naive_bootstrap() -> None:
@@ -78,55 +73,144 @@ def test_fast_bootstrap_equals_naive_bootstrap() -> None:
         idx = check.integers(0, n, size=(200, n))
         for i, g in enumerate(groups):
             if len(g) == n:
-                # the fast path resamples the sorted group: same indices, same medians as materialising
                 np.testing.assert_allclose(fast[i], np.median(np.sort(g)[idx], axis=1))
 
 
-def test_mann_whitney_detects_2x_shift_but_not_identical() -> None:
+def test_hierarchical_resamples_draw_whole_executions() -> None:
+    """Each resample is a mean over drawn executions: with windows constant inside an execution, every
+    resampled value is a mean of k of the execution values (with replacement), nothing in between."""
+    execs = [np.full(7, v) for v in (1.0, 2.0, 4.0)]
+    boot = hierarchical_means([[0, 1, 2]], bootstrap_medians(execs, seed=1, n_boot=500), seed=2)[0]
+    sums = {round(x * 3, 9) for x in boot}
+    possible = {float(a + b + c) for a in (1, 2, 4) for b in (1, 2, 4) for c in (1, 2, 4)}
+    assert sums <= possible and len(sums) > 5
+
+
+def test_expanded_level_widens_small_samples() -> None:
+    assert np.isnan(expanded_confidence(1))
+    assert expanded_confidence(3) > expanded_confidence(5) > expanded_confidence(30) > 0.95
+    assert expanded_confidence(1000) == pytest.approx(0.95, abs=0.001)
+
+
+def _simulated_cell(rng: np.random.Generator, k: int, n_win: int, drift: float) -> list[list[float]]:
+    """k executions of n_win windows: per-execution level (between-execution drift), AR(1) windows."""
+    out = []
+    for _ in range(k):
+        level = 0.01 * np.exp(rng.normal(0, drift))
+        x, windows = rng.normal(0, 0.03), []
+        for _ in range(n_win):
+            x = 0.8 * x + rng.normal(0, 0.03 * np.sqrt(1 - 0.8**2))
+            windows.append(float(level * np.exp(x)))
+        out.append(windows)
+    return out
+
+
+def test_coverage_of_aa_comparisons_with_correlated_windows() -> None:
+    """200 simulated A/A comparisons (AR(1) noise inside executions, drift between them): the 95% CI of the
+    ratio covers the true ratio 1 in >= 90% of them and false verdicts stay <= 10%; the pooled-window
+    Mann-Whitney test (the method this replaced) calls most of them different."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(2026)
+    covered = false_verdicts = pooled_false = 0
+    n = 200
+    for i in range(n):
+        a = _simulated_cell(rng, 4, 20, 0.03)
+        b = _simulated_cell(rng, 4, 20, 0.03)
+        t = _table({"a/x": a, "b/x": b})
+        comp = stats.compare_pairs(t, t, pd.DataFrame({"a_cell": ["a/x"], "b_cell": ["b/x"]})).iloc[0]
+        covered += comp["ratio_lo"] <= 1.0 <= comp["ratio_hi"]
+        false_verdicts += comp["kind"] in ("slower", "faster")
+        pooled = sps.mannwhitneyu(np.concatenate(b), np.concatenate(a)).pvalue
+        pooled_false += pooled < 0.05
+    assert covered / n >= 0.90
+    assert false_verdicts / n <= 0.10
+    assert pooled_false / n > 0.30  # the pooled method fails on the same data
+
+
+def test_two_fold_shift_is_slower_and_aa_is_never_a_difference() -> None:
     rng = np.random.default_rng(5)
-    base = rng.normal(1.0, 0.05, (3, 8))
+    base = rng.normal(1.0, 0.02, (4, 8))
     t = _table(
         {
             "a/c": base.tolist(),
-            "b/c": (base * 2 * rng.normal(1, 0.01, base.shape)).tolist(),
-            "c/c": rng.normal(1.0, 0.05, (3, 8)).tolist(),
+            "b/c": (base * 2 * rng.normal(1, 0.005, base.shape)).tolist(),
+            "c/c": (base * rng.normal(1, 0.005, base.shape)).tolist(),
         }
     )
-    comp = stats.compare_to_baseline(t, "a")
-    by = comp.set_index("b_image")
-    assert by.loc["b", "p"] < 0.001 and bool(by.loc["b", "significant"])
-    assert by.loc["b", "ratio"] == pytest.approx(2.0, rel=0.05)
-    assert by.loc["b", "ratio_lo"] > 1.8 and by.loc["b", "ratio_hi"] < 2.2
+    by = stats.compare_to_baseline(t, "a").set_index("b_image")
+    assert by.loc["b", "kind"] == "slower" and by.loc["b", "p"] < 0.001
+    assert by.loc["b", "ratio"] == pytest.approx(2.0, rel=0.02)
+    assert by.loc["b", "ratio_lo"] > 1.9 and by.loc["b", "ratio_hi"] < 2.1
     assert by.loc["b", "verdict"].startswith(f"b is {by.loc['b', 'ratio']:.2f}\u00d7 [")
-    assert "slower than a (step time, p<0.001)" in by.loc["b", "verdict"]
-    assert by.loc["c", "p"] > 0.05 and not bool(by.loc["c", "significant"])
-    assert by.loc["c", "verdict"].startswith("no significant difference")
+    assert by.loc["c", "kind"] in ("same", "inconclusive")
 
 
-def test_verdict_wording_faster() -> None:
-    text = stats.verdict("new", "old", 0.5, 0.45, 0.55, 0.002, True)
-    assert text == "new is 2.00\u00d7 [1.82, 2.22] faster than old (step time, p=0.002)"
+@pytest.mark.parametrize(
+    ("ratio", "lo", "hi", "kind"),
+    [
+        (1.20, 1.10, 1.30, "slower"),
+        (0.80, 0.75, 0.85, "faster"),
+        (1.00, 0.99, 1.01, "same"),
+        (1.02, 0.985, 1.029, "same"),
+        (1.05, 1.01, 1.09, "inconclusive"),  # above 1, but not beyond the margin with confidence
+        (1.00, 0.90, 1.10, "inconclusive"),
+        (0.96, 0.95, 0.99, "inconclusive"),
+        (1.04, 1.031, 1.05, "slower"),
+        (float("nan"), float("nan"), float("nan"), "not comparable"),
+        (1.0, float("nan"), float("nan"), "not comparable"),
+    ],
+)
+def test_verdict_kind_and_wording_agree_with_numbers(ratio, lo, hi, kind) -> None:
+    assert verdicts.classify(ratio, lo, hi, 3.0) == kind
+    text = verdicts.wording("new", "old", ratio, lo, hi, 3.0)
+    if kind == "slower":
+        assert text == f"new is {ratio:.2f}\u00d7 [{lo:.2f}, {hi:.2f}] slower than old " + (
+            "(step time; the whole 95% CI is beyond the \u00b13% margin)"
+        )
+    elif kind == "faster":
+        assert text.startswith(f"new is {1 / ratio:.2f}\u00d7 [{1 / hi:.2f}, {1 / lo:.2f}] faster than old")
+    elif kind == "same":
+        assert text.startswith("new and old: same within \u00b13%") and f"[{lo:.3f}, {hi:.3f}]" in text
+    elif kind == "inconclusive":
+        assert text.startswith("inconclusive: new vs old") and f"[{lo:.3f}, {hi:.3f}]" in text
+    else:
+        assert "not comparable" in text
+    for word in ("slower", "faster", "same", "inconclusive"):
+        if word != kind:
+            assert f" {word} " not in f" {text} ".replace("faster/slower", "")
 
 
-def test_noise_warning_fires_at_cv_20_not_2() -> None:
-    rng = np.random.default_rng(1)
-
-    def with_cv(cv: float) -> list[list[float]]:
-        x = rng.normal(0, 1, 30)
-        x = (x - x.mean()) / x.std(ddof=1)
-        return (1.0 + cv * x).reshape(3, 10).tolist()
-
-    t = _table({"a/noisy": with_cv(0.20), "a/quiet": with_cv(0.02)})
-    assert t.stats.loc["a/noisy", "cv"] == pytest.approx(0.20)
-    assert "CV 20%" in t.stats.loc["a/noisy", "warnings"]
-    assert "CV" not in t.stats.loc["a/quiet", "warnings"]
+def test_regression_gate_uses_the_lower_bound_only() -> None:
+    assert verdicts.regression(1.051, 5.0)
+    assert not verdicts.regression(1.049, 5.0)
+    assert not verdicts.regression(float("nan"), 5.0)
 
 
-def test_outlier_and_too_few_samples_warnings() -> None:
+def test_noise_warning_fires_on_execution_spread() -> None:
+    t = _table({"a/noisy": [[1.0] * 6, [1.3] * 6, [0.8] * 6], "a/quiet": [[1.0] * 6, [1.01] * 6, [0.99] * 6]})
+    assert "executions vary" in t.stats.loc["a/noisy", "warnings"]
+    assert "vary" not in t.stats.loc["a/quiet", "warnings"]
+
+
+def test_outlier_and_too_few_executions_warnings() -> None:
     t = _table({"a/out": [[1.0, 1.01, 0.99, 1.0, 5.0]] * 3, "a/few": [[1.0, 1.0]]})
     assert "outlier" in t.stats.loc["a/out", "warnings"]
-    assert "too few samples" in t.stats.loc["a/few", "warnings"]
-    assert "too few samples" not in t.stats.loc["a/out", "warnings"]
+    assert "too few executions (1)" in t.stats.loc["a/few", "warnings"]
+    assert "too few" not in t.stats.loc["a/out", "warnings"]
+
+
+def test_contended_executions_are_excluded_unless_asked() -> None:
+    recs = _records({"a/x": [[1.0] * 5, [1.0] * 5, [3.0] * 5]})
+    recs[2]["contention"] = {"contended": True, "reasons": ["other processes used 1.2 cores"]}
+    t = stats.cell_table(stats.records_frame(recs))
+    assert t.stats.loc["a/x", "step_s"] == 1.0
+    assert t.stats.loc["a/x", "n_used"] == 2 and t.stats.loc["a/x", "n_contended"] == 1
+    assert "1 contended execution(s) excluded" in t.stats.loc["a/x", "warnings"]
+    both = stats.cell_table(stats.records_frame(recs), include_contended=True)
+    assert both.stats.loc["a/x", "step_s"] == pytest.approx(5 / 3)
+    listed = stats.contended_executions(stats.records_frame(recs))
+    assert listed["repeat"].tolist() == [2] and "1.2 cores" in listed["contention_reasons"][0]
 
 
 def test_baseline_fallback_is_stated(current_run) -> None:
@@ -160,64 +244,43 @@ def test_labels_name_runtime_and_api_separately(current_run) -> None:
     assert st.loc["tf1.15-gpu-gpu/mlp_fit-numpy/bs32", "label"] == "TF 1.15.5 (declared; not run)"
 
 
-def test_history_regression_needs_threshold_and_disjoint_ci() -> None:
-    trends = pd.DataFrame(
-        {
-            "run_id": ["r1", "r2", "r1", "r2", "r1", "r2"],
-            "cell_id": ["a", "a", "b", "b", "c", "c"],
-            "median_s": [1.0, 1.10, 1.0, 1.10, 1.0, 1.02],
-            "ci_lo_s": [0.99, 1.09, 0.9, 1.0, 0.99, 1.015],
-            "ci_hi_s": [1.01, 1.11, 1.1, 1.2, 1.01, 1.025],
-        }
-    )
-    regs = stats.history_regressions(trends, "r2").set_index("cell_id")
-    assert regs.loc["a", "status"] == "regression"
-    assert regs.loc["b", "status"] == "unchanged"  # CIs overlap
-    assert regs.loc["c", "status"] == "unchanged"  # below 5%
+def test_history_regression_uses_the_ci_lower_bound(current_run, earlier_run) -> None:
+    earlier = stats.analyse_run(earlier_run)
+    current = stats.analyse_run(current_run)
+    slower = copy.deepcopy(current_run)
+    slower.manifest["run_id"] = "20261127T000000Z-later"
+    for rec in slower.records:
+        if rec["status"] == "ok" and rec["cell_id"].startswith("tf2.21-py3.11-cpu/cnn_fit"):
+            rec["payload"]["steps"]["step_time_s"] = [t * 1.5 for t in rec["payload"]["steps"]["step_time_s"]]
+    later = stats.analyse_run(slower)
+    regs = stats.history_regressions(later, [earlier, current]).set_index("cell_id")
+    assert set(regs["prev_run_id"]) == {current_run.run_id}
+    bad = regs[regs["status"] == "regression"]
+    assert sorted(bad.index) == sorted(c for c in regs.index if c.startswith("tf2.21-py3.11-cpu/cnn_fit"))
+    assert (bad["ratio_lo"] > 1.05).all()
 
 
 def test_overhead_and_flops_defined(current_run) -> None:
     st = stats.analyse_run(current_run).cells.stats
     st = st[st["measured"]]
-    assert (st["overhead_s"] >= 0).all() and (st["overhead_s"] <= st["median_s"]).all()
+    assert (st["overhead_s"] >= 0).all() and (st["overhead_s"] <= st["step_s"]).all()
     assert (st["achieved_flops"] > 0).all()
-    assert st["overhead_s"].min() == 0.0  # the most efficient cell defines the attainable rate
+    assert st["overhead_s"].min() == 0.0  # without probes the most efficient cell defines the rate
 
 
-def test_percentile_ci_is_bit_identical_to_numpy_percentile() -> None:
-    """percentile_ci sorts rows itself (fast); it must give exactly np.percentile's linear interpolation."""
-    rng = np.random.default_rng(5)
-    tail = (1 - stats.CONFIDENCE) / 2 * 100
-    for shape in [(6, 1000), (3, 1), (4, 2), (5, 3), (2, 40), (50, 200), (3, 4, 11)]:
-        boot = rng.lognormal(size=shape)
-        if len(shape) == 2 and shape[0] > 2:
-            boot[1, 0] = np.nan  # rows holding a NaN give NaN, like numpy
-        lo, hi = stats.percentile_ci(boot)
-        with np.errstate(all="ignore"):
-            want_lo, want_hi = np.percentile(boot, [tail, 100 - tail], axis=-1)
-        assert lo.tobytes() == np.asarray(want_lo).tobytes()
-        assert hi.tobytes() == np.asarray(want_hi).tobytes()
+def test_probe_peak_and_drift_flags(fresh_current) -> None:
+    def probe(i, label, gflops, mops):
+        return {"kind": "tfmh.probe-record", "index": i, "label": label, "status": "ok",
+                "result": {"matmul_gflops": gflops, "loop_mops": mops}}
 
-
-def test_ratio_bootstrap_pairs_rotated_resamples() -> None:
-    """compare_pairs divides B's resample j by A's resample (j + offset) mod n_boot, offset per pair."""
-    t = _table(
-        {
-            "a/x": [[1.0, 1.1, 0.9, 1.05], [1.0, 1.2]],
-            "b/x": [[2.0, 2.1, 1.9, 2.2], [2.05, 1.95]],
-            "c/x": [[1.5, 1.4, 1.6], [1.55, 1.45, 1.5]],
-        }
-    )
-    pairs = pd.DataFrame({"a_cell": ["a/x", "a/x"], "b_cell": ["b/x", "c/x"]})
-    out = stats.compare_pairs(t, t, pairs, seed=4)
-    n_boot = stats.BOOTSTRAP_RESAMPLES
-    offset = np.random.default_rng(5).integers(1, n_boot, size=(2, 1))
-    boot_a = np.stack([t.boot["a/x"], t.boot["a/x"]])
-    boot_b = np.stack([t.boot["b/x"], t.boot["c/x"]])
-    shifted = (np.arange(n_boot)[None, :] + offset) % n_boot
-    lo, hi = stats.percentile_ci(boot_b / np.take_along_axis(boot_a, shifted, axis=1))
-    assert out["ratio_lo"].to_numpy().tobytes() == lo.tobytes()
-    assert out["ratio_hi"].to_numpy().tobytes() == hi.tobytes()
+    fresh_current.probes = [probe(0, "start", 100.0, 50.0), probe(1, "after round 1", 99.0, 49.5),
+                            probe(2, "after round 2", 60.0, 30.0)]
+    ana = stats.analyse_run(fresh_current)
+    assert ana.drift.flagged_labels == ["after round 2"]
+    assert ana.drift.peak_flops == pytest.approx(99e9)
+    assert ana.drift.points[2].matmul_drift_pct == pytest.approx(-40.0)
+    st = ana.cells.stats[ana.cells.stats["measured"]]
+    assert (st["peak_flops_ref"] == 99e9).all()
 
 
 def test_samples_frame_skips_bad_samples_and_sorts_by_cell() -> None:
@@ -227,4 +290,5 @@ def test_samples_frame_skips_bad_samples_and_sorts_by_cell() -> None:
     out = stats.samples_frame(stats.records_frame(recs))
     assert out["cell_id"].tolist() == ["a/x", "a/x", "b/x", "b/x"]
     assert out["repeat"].tolist() == [0, 1, 0, 0]
+    assert out["execution"].tolist() == [1, 2, 0, 0]
     assert out["step_s"].tolist() == [3.0, 4.0, 1.0, 2.0]

@@ -24,8 +24,17 @@ def _fixture_run(tmp_path: Path) -> Path:
 
 
 def test_fixture_records_validate_against_the_schemas() -> None:
+    """The fixtures are schema_version 1 records: valid as written, and valid again once upgraded."""
+    from harness.store import upgrade_record, validate
+
     for path in sorted(FIXTURES.glob("*/cells/*.json")):
-        assert validate_record(json.loads(path.read_text(encoding="utf-8"))) == [], path
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["schema_version"] == 1 and validate(doc, "cell-record.v1") == [], path
+        if isinstance(doc.get("payload"), dict):
+            assert validate(doc["payload"], "payload-result.v1") == [], path
+        upgraded = upgrade_record(doc, path)
+        assert upgraded["schema_version"] == 2 and upgraded["attempt"] == 0
+        assert validate_record(upgraded) == [], path
 
 
 def test_fixture_manifests_validate() -> None:
