@@ -7,7 +7,6 @@ import io
 import json
 
 import pytest
-
 from rich.console import Console
 
 from harness.compare import compare_runs
@@ -67,7 +66,9 @@ def test_point_estimate_alone_never_fails(current_run: RunData) -> None:
     for rec in noisy.records:
         if rec["status"] == "ok" and rec["cell_id"].startswith("tf2.21-py3.11-cpu/cnn_fit"):
             factor = 1.3 if rec["repeat"] != 1 else 0.9
-            rec["payload"]["steps"]["step_time_s"] = [t * factor for t in rec["payload"]["steps"]["step_time_s"]]
+            rec["payload"]["steps"]["step_time_s"] = [
+                t * factor for t in rec["payload"]["steps"]["step_time_s"]
+            ]
     console, buf = _console()
     assert compare_runs(current_run, noisy, 10.0, console, as_json=True) == 0
     doc = json.loads(buf.getvalue())

@@ -114,7 +114,7 @@ def test_coverage_of_aa_comparisons_with_correlated_windows() -> None:
     rng = np.random.default_rng(2026)
     covered = false_verdicts = pooled_false = 0
     n = 200
-    for i in range(n):
+    for _ in range(n):
         a = _simulated_cell(rng, 4, 20, 0.03)
         b = _simulated_cell(rng, 4, 20, 0.03)
         t = _table({"a/x": a, "b/x": b})
@@ -270,11 +270,19 @@ def test_overhead_and_flops_defined(current_run) -> None:
 
 def test_probe_peak_and_drift_flags(fresh_current) -> None:
     def probe(i, label, gflops, mops):
-        return {"kind": "tfmh.probe-record", "index": i, "label": label, "status": "ok",
-                "result": {"matmul_gflops": gflops, "loop_mops": mops}}
+        return {
+            "kind": "tfmh.probe-record",
+            "index": i,
+            "label": label,
+            "status": "ok",
+            "result": {"matmul_gflops": gflops, "loop_mops": mops},
+        }
 
-    fresh_current.probes = [probe(0, "start", 100.0, 50.0), probe(1, "after round 1", 99.0, 49.5),
-                            probe(2, "after round 2", 60.0, 30.0)]
+    fresh_current.probes = [
+        probe(0, "start", 100.0, 50.0),
+        probe(1, "after round 1", 99.0, 49.5),
+        probe(2, "after round 2", 60.0, 30.0),
+    ]
     ana = stats.analyse_run(fresh_current)
     assert ana.drift.flagged_labels == ["after round 2"]
     assert ana.drift.peak_flops == pytest.approx(99e9)

@@ -1,0 +1,233 @@
+"""The run session through the Backend protocol with a fake backend: contended executions are re-run and
+kept, the quiet-host gate is asked before each execution, probes run before/between/after rounds, adaptive
+rounds stop at the CI target, the repeat cap or the budget, and settings resolve without `or` fallbacks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness import stats
+from harness.config import Profile, load_matrix
+from harness.errors import ConfigError
+from harness.execute import Availability, ExecOutcome, ExecRequest
+from harness.plan import Cell, expand
+from harness.session import Overrides, RunSession, RunSettings
+from harness.store import RunStore, validate_record
+from tests.unit.test_runner import template_payload
+
+MATRIX = textwrap.dedent(
+    """\
+    version: 1
+    baseline: tf2.15-py3.11
+    images:
+      tf2.15-py3.11: {tf: "2.15.1", package: tensorflow-cpu==2.15.1, python: "3.11", base: {kind: bootstrap}}
+      tf2.21-py3.11: {tf: "2.21.0", package: tensorflow-cpu==2.21.0, python: "3.11", base: {kind: bootstrap}}
+    workloads:
+      mlp_loop: {params: {mode: graph}}
+    profiles:
+      t: {repeats: 2, quiet: {wait_s: 0, reruns: 2}}
+    """
+)
+
+QUIET = {
+    "source": "fake",
+    "host_cpus": 2,
+    "others_cores_mean": 0.02,
+    "others_cores_max": 0.1,
+    "steal_pct": 0.0,
+    "cpu_time_s": 3.0,
+    "container_peak_bytes": 10**8,
+}
+BUSY = {**QUIET, "others_cores_mean": 0.9, "others_cores_max": 1.0}
+
+
+class ScriptedBackend:
+    """Step times ~ level(image) x lognormal noise per execution; telemetry busy for chosen executions."""
+
+    kind = "fake"
+
+    def __init__(self, noise: float = 0.002, busy: set[int] | None = None, slow: float = 1.0, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.noise = noise
+        self.busy = busy or set()
+        self.slow = slow
+        self.calls: list[tuple[str, str, int]] = []
+
+    def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
+        return {c.image.name: Availability(True) for c in cells}
+
+    def device_available(self, device: str) -> Availability:
+        return Availability(True)
+
+    def execute(self, request: ExecRequest) -> ExecOutcome:
+        n = len(self.calls)
+        self.calls.append((request.entry, request.cell.cell_id, request.repeat))
+        if request.entry == "probe":
+            doc = {
+                "kind": "tfmh.probe",
+                "schema_version": 1,
+                "status": "ok",
+                "matmul_gflops": 50.0 - n * 0.01,
+                "loop_mops": 20.0,
+            }
+            (request.out_dir / "result.json").write_text(json.dumps(doc), encoding="utf-8")
+            return ExecOutcome(exit_code=0, telemetry=dict(QUIET))
+        level = 0.01 * (self.slow if "tf2.21" in request.cell.cell_id else 1.0)
+        level *= float(np.exp(self.rng.normal(0, self.noise)))
+        doc = copy.deepcopy(template_payload())
+        doc["cell_id"] = request.cell.cell_id
+        doc["spec"] = json.loads(request.spec_path.read_text(encoding="utf-8"))
+        doc["steps"]["step_time_s"] = [level * float(np.exp(self.rng.normal(0, 0.01))) for _ in range(10)]
+        request.result_path.write_text(json.dumps(doc), encoding="utf-8")
+        telemetry = dict(BUSY if n in self.busy else QUIET)
+        return ExecOutcome(exit_code=0, logs="", wall_s=10.0, telemetry=telemetry)
+
+    def cleanup(self) -> int:
+        return 0
+
+
+def _session(tmp_path: Path, backend: ScriptedBackend, gate: Any = None, **overrides: Any) -> RunSession:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX, encoding="utf-8")
+    matrix = load_matrix(path)
+    plan = expand(matrix, "t")
+    settings = RunSettings.resolve("t", plan.profile, Overrides(**overrides))
+    session = RunSession(
+        settings=settings,
+        plan=plan,
+        cells=plan.cells,
+        matrix_path=str(path),
+        matrix_sha256="0" * 64,
+        matrix_text=MATRIX,
+        backend=backend,
+        store=RunStore(tmp_path / "run"),
+        run_id="run",
+        gate=gate,
+    )
+    session.prepare()
+    return session
+
+
+def test_contended_execution_is_rerun_and_both_records_are_kept(tmp_path: Path) -> None:
+    backend = ScriptedBackend(busy={1})  # call 0 is the start probe; call 1 the first execution
+    session = _session(tmp_path, backend)
+    records = session.run()
+    reruns = [r for r in records if r.get("rerun")]
+    assert len(reruns) == 1 and reruns[0]["contention"]["contended"]
+    assert "other processes used 0.90 cores on average, max 1.00" in reruns[0]["contention"]["reasons"][0]
+    final = [
+        r
+        for r in records
+        if r["cell_id"] == reruns[0]["cell_id"] and r["repeat"] == reruns[0]["repeat"] and not r.get("rerun")
+    ]
+    assert len(final) == 1 and final[0]["attempt"] == 1 and not final[0]["contention"]["contended"]
+    assert all(validate_record(r) == [] for r in records)
+    assert len(session.store.done()) == 4  # 2 cells x 2 repeats, the rerun attempt aside
+    assert len(list(session.store.cells_dir.glob("*__a0.json"))) == 1
+
+
+def test_contended_beyond_the_bound_is_kept_but_excluded(tmp_path: Path) -> None:
+    backend = ScriptedBackend(busy={1, 2, 3})
+    session = _session(tmp_path, backend, reruns=2)
+    records = session.run()
+    cell = [r for r in records if r["attempt"] == 2]
+    assert len(cell) == 1 and cell[0]["contention"]["contended"] and not cell[0].get("rerun")
+    ana = stats.analyse_run(session.store.load())
+    row = ana.cells.stats.loc[cell[0]["cell_id"]]
+    assert row["n_contended"] == 3 and row["n_used"] == 1 and row["n_rerun"] == 2
+    assert len(ana.contended) == 3
+
+
+def test_gate_is_asked_before_every_execution_and_recorded(tmp_path: Path) -> None:
+    asked: list[tuple[float, float]] = []
+
+    def gate(threshold: float, timeout: float) -> dict[str, Any]:
+        asked.append((threshold, timeout))
+        return {"quiet": True, "waited_s": 0.5, "others_cores": 0.01, "threshold_cores": threshold}
+
+    session = _session(tmp_path, ScriptedBackend(), gate=gate, quiet_wait_s=30, quiet_threshold=0.2)
+    records = session.run()
+    assert len(asked) == 4 and all(t == (pytest.approx(0.4), 30) for t in asked)
+    assert all(r["telemetry"]["gate"]["waited_s"] == 0.5 for r in records)
+
+
+def test_probes_before_between_and_after_rounds(tmp_path: Path) -> None:
+    backend = ScriptedBackend()
+    session = _session(tmp_path, backend)
+    session.run()
+    probes = list(session.store.iter_probes())
+    assert [p["label"] for p in probes] == ["start", "after round 1", "after round 2"]
+    assert all(p["image"] == "tf2.15-py3.11" and p["status"] == "ok" for p in probes)  # the baseline image
+    entries = [c[0] for c in backend.calls]
+    assert entries == ["probe", "cell", "cell", "probe", "cell", "cell", "probe"]
+    assert stats.analyse_run(session.store.load()).drift.peak_flops == pytest.approx(49.97e9)
+
+
+def test_adaptive_rounds_stop_at_the_target(tmp_path: Path) -> None:
+    backend = ScriptedBackend(noise=0.004, seed=3)
+    session = _session(tmp_path, backend, target_ci_pct=1.0, max_repeats=12, probe=False)
+    session.run()
+    adaptive = session.manifest["adaptive"]
+    assert adaptive["stopped"] == "target reached" and adaptive["rounds"] >= 1
+    assert all(p["reached"] and p["half_width_pct"] <= 1.0 for p in adaptive["pairs"])
+    counts = {c: 1 + max(r for cc, r in session.store.done() if cc == c) for c, _ in session.store.done()}
+    assert 2 < max(counts.values()) <= 12
+
+
+def test_adaptive_rounds_stop_at_max_repeats_and_budget(tmp_path: Path) -> None:
+    session = _session(
+        tmp_path / "a", ScriptedBackend(noise=0.05), target_ci_pct=0.1, max_repeats=4, probe=False
+    )
+    session.run()
+    assert session.manifest["adaptive"]["stopped"] == "max repeats"
+    assert max(r for _, r in session.store.done()) == 3
+    assert not any(p["reached"] for p in session.manifest["adaptive"]["pairs"])
+    clock = iter(range(0, 10_000, 7))
+    session = _session(
+        tmp_path / "b", ScriptedBackend(noise=0.05), target_ci_pct=0.1, budget="30s", probe=False
+    )
+    session.monotonic = lambda: float(next(clock))
+    session.run()
+    assert session.manifest["adaptive"]["stopped"] == "budget"
+    # rounds are estimated at 2 x 10 s; the clock reads 7 s (7 + 20 <= 30: one round), then 14 s (34 > 30)
+    assert session.manifest["adaptive"]["rounds"] == 1
+    assert max(r for _, r in session.store.done()) == 2
+
+
+def test_settings_resolve_without_or_fallbacks() -> None:
+    profile = Profile(repeats=3, timeout_s=100, cpuset="0-1", target_ci_pct=3)
+    s = RunSettings.resolve("p", profile, Overrides())
+    assert (s.repeats, s.timeout_s, s.cpuset, s.max_repeats, s.margin_pct) == (3, 100.0, "0-1", 12, 3.0)
+    s = RunSettings.resolve("p", profile, Overrides(repeats=5, margin_pct=2.0, budget="1h30m"))
+    assert (s.repeats, s.margin_pct, s.budget_s) == (5, 2.0, 5400.0)
+    for bad, message in [
+        (Overrides(repeats=0), "--repeats: expected 1..100, got 0"),
+        (Overrides(timeout_s=float("nan")), "--timeout"),
+        (Overrides(cpus=-1.0), "--cpus"),
+        (Overrides(cpuset="3-1"), "--cpuset: cpuset '3-1': range '3-1' runs backwards"),
+        (Overrides(budget="lots"), "--budget: 'lots' is not a duration"),
+        (Overrides(max_repeats=2), "--max-repeats: expected 3..100"),
+        (Overrides(target_ci_pct=0.0), "--target-ci"),
+        (Overrides(margin_pct=float("inf")), "--margin"),
+        (Overrides(quiet_threshold=2.0), "--quiet-threshold"),
+        (Overrides(reruns=-1), "--reruns"),
+    ]:
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            RunSettings.resolve("p", profile, bad)
+
+
+def test_cpuset_sets_thread_counts(tmp_path: Path) -> None:
+    session = _session(tmp_path, ScriptedBackend(), cpuset="1", probe=False)
+    assert all(c.params["intra_op_threads"] == 1 for c in session.cells)
+    session.run()
+    specs = [r["payload"]["spec"] for r in session.store.iter_records()]
+    assert specs and all(s["intra_op_threads"] == 1 for s in specs)
+    assert session.manifest["settings"]["cpuset"] == "1"
