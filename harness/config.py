@@ -123,6 +123,8 @@ def parse_duration(text: str | float | int) -> float:
 
 def cpuset_size(cpuset: str) -> int:
     """Number of CPUs in a cpuset list such as '0-1,4'."""
+    if not re.match(CPUSET_RE, cpuset) or len(cpuset) > 200:
+        raise ValueError(f"expected a CPU list such as 0-1 or 0,2, got {cpuset!r}")
     cpus: set[int] = set()
     for part in cpuset.split(","):
         lo, _, hi = part.partition("-")

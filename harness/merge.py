@@ -40,10 +40,11 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
     profiles = {(r.manifest["matrix_sha256"], r.manifest["profile"]) for r in runs}
     if len(profiles) > 1:
         raise ResultError(f"cannot merge runs from different matrices/profiles: {sorted(profiles)}")
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int, int | None], str] = {}
     for run in runs:
         for record in run.records:
-            key = (record["cell_id"], int(record["repeat"]))
+            attempt = int(record.get("attempt") or 0) if record.get("rerun") else None
+            key = (record["cell_id"], int(record["repeat"]), attempt)
             if key in seen:
                 raise ResultError(
                     f"{key[0]} repeat {key[1]} is in both {seen[key]} and {run.run_id}; merge combines "
@@ -59,6 +60,11 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
     for run in runs:
         for record in run.records:
             store.write_record({**record, "run_id": new_id})
+    index = 0
+    for run in runs:  # probes keep their order per source; each source's drift is read against its own
+        for probe in run.probes:
+            store.write_probe({**probe, "index": index, "run_id": new_id, "source_run_id": run.run_id})
+            index += 1
     manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
     manifest["merged_at"] = iso(time.time())
     store.write_manifest(manifest)

@@ -110,3 +110,51 @@ def test_no_engine_is_one_clear_error(root: Path, tmp_path: Path, command: str, 
     assert "cannot reach the Docker engine" in err
     assert err.count("error:") == 1
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "A", "B", "--fail-on-regression", "-1"], "--fail-on-regression: expected a percentage"),
+        (["compare", "A", "B", "--fail-on-regression", "nan"], "--fail-on-regression: expected a percentage"),
+        (["compare", "A", "B", "--margin", "0"], "--margin: expected 0 < PCT <= 50"),
+        (
+            ["report", "latest", "--history", "/nonexistent/results"],
+            "--history /nonexistent/results: no such",
+        ),
+        (["run", "--repeats", "0", "--profile", "ci"], "--repeats: expected 1..100, got 0"),
+        (["run", "--budget", "soon", "--profile", "ci"], "--budget: 'soon' is not a duration"),
+        (
+            ["run", "--cpuset", "x", "--profile", "ci"],
+            "--cpuset: expected a CPU list such as 0-1 or 0,2, got 'x'",
+        ),
+        (["run", "--resume", "", "--profile", "ci"], "--resume: expected a run id or path"),
+    ],
+)
+def test_bad_values_exit_2_without_writing(argv, message, results: Path, tmp_path: Path, capsys) -> None:
+    argv = [
+        a.replace("A", _runs(results)[0]).replace("B", _runs(results)[1]) if len(a) == 1 else a for a in argv
+    ]
+    if argv[0] != "run":
+        argv += ["--results-dir", str(results)]
+    else:
+        argv += [
+            "--matrix",
+            str(Path(__file__).resolve().parents[2] / "matrix.yaml"),
+            "--results-dir",
+            str(tmp_path / "new-results"),
+        ]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_compare_json_is_machine_readable(results: Path, capsys) -> None:
+    old, new = _runs(results)
+    assert main(["compare", old, new, "--results-dir", str(results), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "tfmh.compare" and doc["a"] == old and doc["b"] == new and doc["gate"] is None
+    assert doc["cells"] and all(c["verdict"] in doc["counts"] for c in doc["cells"])
+    assert all(set(c) >= {"ratio", "ci", "verdict", "executions", "contended_excluded"} for c in doc["cells"])
