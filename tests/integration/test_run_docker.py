@@ -227,8 +227,8 @@ def test_ci_profile_end_to_end_with_report(tmp_path: Path, engine: DockerEngine)
     assert registry and all(r["status"] == "unavailable" for r in registry)
     assert all("registry" in r["reason"] or "needs TF 2.x" in r["reason"] for r in registry)
     for image, tf in (("tf2.15-py3.11", "2.15"), ("tf2.21-py3.11", "2.21")):
-        mine = [r for r in run.records if r["cell"]["image"] == image]
-        assert len(mine) == 7 * 2, image  # 7 workload variants x 2 repeats
+        mine = [r for r in run.records if r["cell"]["image"] == image and not r.get("rerun")]
+        assert len(mine) == 7 * 2, image  # 7 workload variants x 2 repeats (contended re-runs aside)
         assert all(r["status"] == "ok" for r in mine), [r["reason"] for r in mine if r["status"] != "ok"]
         assert all(r["payload"]["runtime"]["tf_version"].startswith(tf) for r in mine)
     page = reports / run_dir.name / "index.html"
