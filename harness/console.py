@@ -55,14 +55,23 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     table.add_column("cell", no_wrap=True)
     table.add_column("status")
     table.add_column("samples/s (median)", justify="right")
+    table.add_column("contended", justify="right")
     table.add_column("reason", overflow="fold")
     for cell_id in sorted(by_cell):
         recs = by_cell[cell_id]
         statuses = sorted({r["status"] for r in recs})
         status = Text(",".join(statuses), style=STATUS_STYLE.get(statuses[0], ""))
-        tput = _median_throughput(recs)
+        used = [r for r in recs if not (r.get("contention") or {}).get("contended")]
+        tput = _median_throughput(used)
+        contended = len(recs) - len(used)
         reasons = sorted({r["reason"] for r in recs if r.get("reason")})
-        table.add_row(cell_id, status, f"{tput:,.0f}" if tput else "-", "; ".join(reasons)[:200])
+        table.add_row(
+            Text(cell_id),
+            status,
+            f"{tput:,.0f}" if tput else "-",
+            str(contended) if contended else "",
+            Text("; ".join(reasons)[:200]),
+        )
     return table
 
 
