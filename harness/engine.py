@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker.client
 import docker.errors
@@ -57,6 +57,8 @@ class ContainerRequest:
     timeout_s: float = 1800.0
     cpus: float | None = None
     mem_limit: str | None = None
+    #: pin to these CPUs (``--cpuset-cpus`` syntax, e.g. "0-1,3"); None: not pinned
+    cpuset: str | None = None
     gpu: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     name: str | None = None
@@ -74,6 +76,17 @@ class ContainerOutcome:
     started_at: float
     finished_at: float
     container_id: str
+
+
+class ContainerMonitor(Protocol):
+    """Observes a container's life in ``run_container`` (e.g. to sample its cgroup). ``started`` is called
+    right after the start, ``finished`` after it ended (exit, or kill on timeout) and before its removal.
+    Note: docker removes the container's cgroup when its processes exit, so ``finished`` comes too late to
+    read cgroup files. A monitor's exceptions are ignored: observing never fails an execution."""
+
+    def started(self, container_id: str) -> None: ...
+
+    def finished(self, container_id: str) -> None: ...
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -116,6 +129,8 @@ def container_kwargs(req: ContainerRequest) -> dict[str, Any]:
     }
     if req.cpus is not None:
         kwargs["nano_cpus"] = round(req.cpus * 1e9)
+    if req.cpuset is not None:
+        kwargs["cpuset_cpus"] = req.cpuset
     if req.mem_limit is not None:
         kwargs["mem_limit"] = req.mem_limit
         kwargs["memswap_limit"] = req.mem_limit
@@ -350,13 +365,16 @@ class DockerEngine:
 
     # ------------------------------------------------------------------ containers
 
-    def run_container(self, req: ContainerRequest) -> ContainerOutcome:
+    def run_container(
+        self, req: ContainerRequest, monitor: ContainerMonitor | None = None
+    ) -> ContainerOutcome:
         """Run to completion (or timeout → kill), collect logs and OOM state, always remove the container
-        (also on errors and KeyboardInterrupt; leftovers of a hard kill: ``remove_containers``)."""
+        (also on errors and KeyboardInterrupt; leftovers of a hard kill: ``remove_containers``).
+        ``monitor`` (optional) is told when the container started and when it ended."""
         with engine_errors(f"creating a container from {req.image}"):
             container = self._client.containers.create(**container_kwargs(req))
         try:
-            outcome = self._run_created(container, req)
+            outcome = self._run_created(container, req, monitor)
         except BaseException:
             # already failing (or interrupted): remove, but don't mask the original exception
             with contextlib.suppress(EngineError):
@@ -366,13 +384,23 @@ class DockerEngine:
         return outcome
 
     def _run_created(
-        self, container: docker.models.containers.Container, req: ContainerRequest
+        self,
+        container: docker.models.containers.Container,
+        req: ContainerRequest,
+        monitor: ContainerMonitor | None = None,
     ) -> ContainerOutcome:
         started = time.time()
         with engine_errors(f"starting container {container.short_id} ({req.image})"):
             container.start()
+        container_id = str(container.id)
+        if monitor is not None:
+            with contextlib.suppress(Exception):
+                monitor.started(container_id)
         exit_code, timed_out = self._wait(container, req.timeout_s)
         finished = time.time()
+        if monitor is not None:
+            with contextlib.suppress(Exception):
+                monitor.finished(container_id)
         with engine_errors(f"collecting container {container.short_id}"):
             container.reload()
             state = container.attrs["State"]
@@ -409,6 +437,31 @@ class DockerEngine:
                 container.remove(force=True, v=True)
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineError(f"removing container {container.short_id}: {exc}") from exc
+
+    def container_stats(self, container_id: str) -> dict[str, int | None] | None:
+        """One reading of the docker stats API (one-shot), for when the host's cgroup files are not
+        visible: cumulative CPU ns, throttling, memory usage/peak (peak: cgroup v1 only). None on any error
+        or when the container is not running."""
+        try:
+            raw = self._client.api.stats(container_id, stream=False, one_shot=True)
+        except Exception:  # stats are evidence, not a requirement: never raise
+            return None
+        if not isinstance(raw, dict):
+            return None
+        cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+        throttling = (raw.get("cpu_stats") or {}).get("throttling_data") or {}
+        memory = raw.get("memory_stats") or {}
+
+        def num(value: Any) -> int | None:
+            return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        return {
+            "cpu_ns": num(cpu.get("total_usage")),
+            "throttled_periods": num(throttling.get("throttled_periods")),
+            "throttled_ns": num(throttling.get("throttled_time")),
+            "mem_usage_bytes": num(memory.get("usage")),
+            "mem_peak_bytes": num(memory.get("max_usage")),
+        }
 
     def list_containers(self, label_filter: Mapping[str, str]) -> list[str]:
         """IDs of all containers (running or not) carrying all the given labels."""

@@ -106,9 +106,20 @@ def devices(tf):
     return [d.name for d in tf.config.experimental.list_physical_devices()]
 
 
+def cpu_affinity():
+    """The CPUs this process may run on (sorted), or None where the platform cannot tell."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return None
+    try:
+        return sorted(getaffinity(0))
+    except OSError:
+        return None
+
+
 def collect(tf, spec, payload_dir):
     cuda, cudnn = build_versions(tf)
-    affinity = getattr(os, "sched_getaffinity", None)
+    affinity = cpu_affinity()
     return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
@@ -125,7 +136,8 @@ def collect(tf, spec, payload_dir):
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpu_affinity_count": len(affinity(0)) if affinity else None,
+        "cpu_affinity_count": len(affinity) if affinity is not None else None,
+        "cpu_affinity": affinity,
         "platform": platform.platform(),
         "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
                                               "TF_ENABLE_ONEDNN_OPTS", "TF_FORCE_GPU_ALLOW_GROWTH")},

@@ -2,6 +2,7 @@
 """tf-matrix-harness benchmark payload.
 
     python3 run.py --spec SPEC.json --out RESULT.json
+    python3 run.py --probe --out RESULT.json      (calibration probe: numpy only, never imports TF)
 
 Runs one matrix cell inside any image (Python 3.6+ with TF 1.15, or Python 3.9-3.13 with TF 2.5-2.21)
 and writes the result document atomically (docs/contracts.md section 2). Imports only stdlib, numpy and
@@ -25,9 +26,14 @@ PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="tf-matrix-harness payload: run one benchmark cell")
-    parser.add_argument("--spec", required=True, help="cell spec JSON (spec_version 1)")
+    parser.add_argument("--spec", help="cell spec JSON (spec_version 1); required unless --probe")
     parser.add_argument("--out", required=True, help="where to write the result JSON (atomically)")
-    return parser.parse_args(argv)
+    parser.add_argument("--probe", action="store_true",
+                        help="run the calibration probe (numpy matmul + Python loop) instead of a cell")
+    args = parser.parse_args(argv)
+    if not args.probe and not args.spec:
+        parser.error("--spec is required (unless --probe)")
+    return args
 
 
 def import_tensorflow(phases):
@@ -77,8 +83,31 @@ def summary_line(doc):
     return line
 
 
+def run_probe(out):
+    """The calibration probe (probe.py): never imports TensorFlow. Exit 0 ok, 1 failed, 3 unwritable."""
+    import probe
+    doc = probe.new_doc(resultio.utc_now())
+    try:
+        probe.run(doc)
+    except BaseException as exc:  # noqa: B902 -- any failure (incl. KeyboardInterrupt) is reported
+        doc["status"] = "failed"
+        doc["error"] = resultio.error_doc(exc)
+        sys.stderr.write(doc["error"]["traceback"])
+    doc["finished_at"] = resultio.utc_now()
+    try:
+        resultio.write_atomic(out, doc)
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write("tfmh-payload: cannot write probe result to %s: %r\n" % (out, exc))
+        return 3
+    print("tfmh-probe: status=%s matmul_gflops=%s loop_mops=%s" % (
+        doc["status"], doc["matmul_gflops"], doc["loop_mops"]))
+    return 0 if doc["status"] == "ok" else 1
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.probe:
+        return run_probe(args.out)
     doc = resultio.new_result()
     doc["phases_s"]["interpreter"] = INTERPRETER_S
     try:

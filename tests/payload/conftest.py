@@ -14,6 +14,7 @@ TF115_API = REPO / "tests" / "data" / "tf1_15_api.txt"
 # Modules that must run on TF 1.15 (python 3.6): their tf.* names are checked against TF 1.15's API.
 TF1_PATH_FILES = (
     "run.py",
+    "probe.py",
     "resultio.py",
     "timing.py",
     "data.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docker.errors
 import docker.types
 import pytest
 import requests.exceptions
@@ -11,6 +12,7 @@ import requests.exceptions
 from harness.engine import (
     LOG_CAP_BYTES,
     ContainerRequest,
+    DockerEngine,
     Mount,
     _consume_build_chunk,
     _is_timeout,
@@ -42,6 +44,7 @@ def test_security_defaults_are_locked_down():
     assert kw["labels"]["tfmh"] == "1"
     assert "device_requests" not in kw
     assert "mem_limit" not in kw and "nano_cpus" not in kw
+    assert "cpuset_cpus" not in kw
 
 
 def test_user_env_cannot_drop_harness_label():
@@ -129,3 +132,102 @@ def test_engine_errors_maps_connection_errors():
 def test_timeout_detection():
     assert _is_timeout(requests.exceptions.ReadTimeout("x"))
     assert not _is_timeout(requests.exceptions.ConnectionError("connection refused"))
+
+
+def test_cpuset_pins_the_container():
+    assert container_kwargs(_req(cpuset="0-1,3"))["cpuset_cpus"] == "0-1,3"
+
+
+class FakeContainer:
+    id = "c0ffee" * 10 + "abcd"
+    short_id = "c0ffee"
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.attrs = {"State": {"OOMKilled": False}}
+
+    def start(self) -> None:
+        self.events.append("start")
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        self.events.append("wait")
+        return {"StatusCode": 0}
+
+    def reload(self) -> None:
+        pass
+
+    def logs(self, **kw: object) -> bytes:
+        return b"hello\n"
+
+    def remove(self, **kw: object) -> None:
+        self.events.append("remove")
+
+
+class FakeClient:
+    def __init__(self, events: list[str], stats: object = None) -> None:
+        self.events = events
+        self.containers = self
+        self.api = self
+        self._stats = stats
+
+    def create(self, **kw: object) -> FakeContainer:
+        self.events.append("create")
+        return FakeContainer(self.events)
+
+    def stats(self, container_id: str, stream: bool, one_shot: bool) -> object:
+        assert (stream, one_shot) == (False, True)
+        if isinstance(self._stats, Exception):
+            raise self._stats
+        return self._stats
+
+
+class Monitor:
+    def __init__(self, events: list[str], fail: bool = False) -> None:
+        self.events = events
+        self.fail = fail
+
+    def started(self, container_id: str) -> None:
+        self.events.append(f"started:{container_id[:6]}")
+        if self.fail:
+            raise RuntimeError("monitor bug")
+
+    def finished(self, container_id: str) -> None:
+        self.events.append(f"finished:{container_id[:6]}")
+
+
+def test_monitor_sees_start_then_end_before_removal():
+    events: list[str] = []
+    engine = DockerEngine(FakeClient(events))  # type: ignore[arg-type]
+    out = engine.run_container(_req(), monitor=Monitor(events))
+    assert events == ["create", "start", "started:c0ffee", "wait", "finished:c0ffee", "remove"]
+    assert out.exit_code == 0 and out.logs == "hello\n"
+
+
+def test_a_failing_monitor_does_not_fail_the_container():
+    events: list[str] = []
+    engine = DockerEngine(FakeClient(events))  # type: ignore[arg-type]
+    out = engine.run_container(_req(), monitor=Monitor(events, fail=True))
+    assert out.exit_code == 0 and events[-1] == "remove"
+
+
+def test_container_stats_normalises_the_stats_api():
+    raw = {
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": 2_500_000_000},
+            "throttling_data": {"periods": 10, "throttled_periods": 4, "throttled_time": 300_000_000},
+        },
+        "memory_stats": {"usage": 1000, "max_usage": 2000},
+    }
+    engine = DockerEngine(FakeClient([], raw))  # type: ignore[arg-type]
+    assert engine.container_stats("x") == {
+        "cpu_ns": 2_500_000_000,
+        "throttled_periods": 4,
+        "throttled_ns": 300_000_000,
+        "mem_usage_bytes": 1000,
+        "mem_peak_bytes": 2000,
+    }
+    assert DockerEngine(FakeClient([], {})).container_stats("x") == dict.fromkeys(  # type: ignore[arg-type]
+        ("cpu_ns", "throttled_periods", "throttled_ns", "mem_usage_bytes", "mem_peak_bytes")
+    )
+    boom = DockerEngine(FakeClient([], docker.errors.NotFound("gone")))  # type: ignore[arg-type]
+    assert boom.container_stats("x") is None
