@@ -15,6 +15,8 @@ seconds under a small CPU quota.
 import os
 import time
 
+from provenance import cpu_affinity
+
 MATMUL_N = 512
 #: each timed rep runs at least this long (>= one 100 ms CFS period)
 REP_TARGET_S = 0.12
@@ -41,16 +43,6 @@ def env_threads():
         if value.isdigit() and int(value) > 0:
             return int(value)
     return None
-
-
-def cpu_affinity():
-    getaffinity = getattr(os, "sched_getaffinity", None)
-    if getaffinity is None:
-        return None
-    try:
-        return sorted(getaffinity(0))
-    except OSError:
-        return None
 
 
 def matmul(n=MATMUL_N, rep_target_s=REP_TARGET_S, min_reps=MATMUL_MIN_REPS, budget_s=MATMUL_BUDGET_S):
