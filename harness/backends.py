@@ -4,13 +4,15 @@ interpreter (local). Both implement harness.execute.Backend."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +22,7 @@ from harness.config import ImageSpec
 from harness.engine import ContainerRequest, DockerEngine, Mount
 from harness.errors import BuildError, ConfigError
 from harness.execute import RESULT_FILE, SPEC_FILE, Availability, ExecOutcome, ExecRequest
-from harness.images import ImageStatus
+from harness.images import BuildEvents, ImageStatus, short_build_error
 from harness.paths import payload_dir
 from harness.plan import Cell
 
@@ -98,6 +100,18 @@ class _ContainerTelemetry:
         return self.summary
 
 
+_LOG_PATH_RE = re.compile(r"\((/[^()\s]+\.log)\)")
+
+
+def build_failure_reason(image: str, exc: BaseException) -> str:
+    """One line for a failed image build: what failed, and the log file with the whole output."""
+    text = str(exc)
+    first = short_build_error(text).removeprefix(f"image {image}: ")
+    first = re.sub(r";? ?last \d+ log lines.*$", "", first)
+    match = _LOG_PATH_RE.search(text)
+    return f"{first} (log: {match.group(1)})" if match and match.group(1) not in first else first
+
+
 def _unique_images(cells: list[Cell]) -> list[ImageSpec]:
     seen: dict[str, ImageSpec] = {}
     for cell in cells:
@@ -119,6 +133,10 @@ class DockerBackend:
     telemetry_interval_s: float | None = TELEMETRY_INTERVAL_S
     cgroup_root: Path = telemetry.CGROUP_ROOT
     kind: str = "docker"
+    #: hears each image's build steps (the CLI's status line); None: silent
+    events: BuildEvents | None = None
+    #: image name -> the full error behind a short unavailable/failed reason (engine text, build log tail)
+    details: dict[str, str] = field(default_factory=dict)
     _images: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     _python: dict[str, str] = field(default_factory=dict)
 
@@ -132,14 +150,21 @@ class DockerBackend:
         return out
 
     def _prepare_one(self, image: ImageSpec, ensure_image: Callable[..., ImageStatus]) -> Availability:
-        """One image; a failed build fails that image's cells, not the run."""
+        """One image; a failed build fails that image's cells, not the run. Reasons stay short (one line,
+        naming the log file); the full text is kept in ``details`` (and the events printed the log tail)."""
         try:
-            status = ensure_image(image, self.engine, self.cache_dir, self.on_log)
+            if self.events is not None:
+                status = ensure_image(image, self.engine, self.cache_dir, self.on_log, events=self.events)
+            else:
+                status = ensure_image(image, self.engine, self.cache_dir, self.on_log)
         except BuildError as exc:
-            return Availability(False, f"image build failed: {exc}", failed=True)
+            self.details[image.name] = str(exc)
+            return Availability(False, f"image build failed: {build_failure_reason(image.name, exc)}", True)
         self._python[image.name] = image.base.python_bin if image.base.kind == "registry" else "python3"
         if status.available and status.tag:
             self._images[image.name] = (status.tag, status.image_id)
+        if status.detail:
+            self.details[image.name] = status.detail
         return Availability(status.available, status.reason)
 
     def device_available(self, device: str) -> Availability:
@@ -199,30 +224,226 @@ class DockerBackend:
         return removed
 
 
+#: asks an interpreter what it has (runs on Python 3.6+; a missing or broken TF is reported, not raised)
+INTERPRETER_PROBE = """\
+import json, platform, sys
+out = {"python": platform.python_version(), "executable": sys.executable, "tf": None, "keras": None,
+       "error": None}
+try:
+    import tensorflow as tf
+    out["tf"] = str(tf.__version__)
+    try:
+        import keras
+        out["keras"] = str(keras.__version__)
+    except Exception:
+        out["keras"] = getattr(getattr(tf, "keras", None), "__version__", None)
+except Exception as exc:
+    out["error"] = "%s: %s" % (type(exc).__name__, exc)
+sys.stdout.write("\\nTFMH-INTERPRETER " + json.dumps(out) + "\\n")
+"""
+PROBE_MARK = "TFMH-INTERPRETER "
+#: importing TensorFlow can take a while on a cold cache
+PROBE_TIMEOUT_S = 300.0
+_IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    """What a local interpreter reported about itself."""
+
+    path: str
+    python: str | None = None
+    tf: str | None = None
+    keras: str | None = None
+    error: str | None = None
+
+    @property
+    def python_minor(self) -> str | None:
+        return ".".join(self.python.split(".")[:2]) if self.python else None
+
+    @property
+    def tf_minor(self) -> str | None:
+        return ".".join(self.tf.split(".")[:2]) if self.tf else None
+
+    def versions(self) -> dict[str, str | None]:
+        return {"python": self.python, "tf": self.tf, "keras": self.keras}
+
+    def describe(self) -> str:
+        if self.tf is None:
+            return f"no TensorFlow ({self.error})" if self.error else "no TensorFlow"
+        keras = f", Keras {self.keras}" if self.keras else ""
+        return f"TF {self.tf}, Python {self.python}{keras}"
+
+
+def probe_interpreter(path: str, timeout_s: float = PROBE_TIMEOUT_S) -> InterpreterInfo:
+    """Ask ``path`` once for its Python, TensorFlow and Keras versions (a tiny ``python -c``)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        proc = subprocess.run(
+            [path, "-c", INTERPRETER_PROBE],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return InterpreterInfo(path, error=f"it did not answer within {timeout_s:g} s")
+    except OSError as exc:
+        return InterpreterInfo(path, error=f"cannot run it: {exc.strerror}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(PROBE_MARK):
+            try:
+                doc = json.loads(line[len(PROBE_MARK) :])
+            except ValueError:
+                break
+            return InterpreterInfo(
+                path,
+                python=doc.get("python"),
+                tf=doc.get("tf"),
+                keras=doc.get("keras"),
+                error=(doc.get("error") or "")[:200] or None,
+            )
+    last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
+    return InterpreterInfo(path, error=f"not a Python interpreter? (exit {proc.returncode}: {last})")
+
+
+def interpreter_mismatch(info: InterpreterInfo, image: ImageSpec) -> str | None:
+    """None when ``info`` can stand for ``image`` (same TF minor and Python minor), else why not."""
+    if info.tf is None:
+        return f"local interpreter {info.path}: {info.describe()}"
+    if info.tf_minor == image.tf_minor and info.python_minor == image.python:
+        return None
+    return (
+        f"local interpreter {info.path} has TF {info.tf} on Python {info.python}; "
+        f"image {image.name} needs TF {image.tf_minor} on Python {image.python}"
+    )
+
+
+def parse_python_args(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``--python`` values: ``PATH`` (a candidate for every image: each image runs in the first that matches
+    it) or ``IMAGE=PATH`` (that image only). Returns (candidates, pinned)."""
+    bare: list[str] = []
+    pinned: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and _IMAGE_NAME_RE.match(name) and path and not Path(value).exists():
+            if name in pinned and pinned[name] != path:
+                raise ConfigError(f"--python {value}: image {name} is already mapped to {pinned[name]}")
+            pinned[name] = path
+        elif value:
+            bare.append(value)
+        else:
+            raise ConfigError("--python: expected PATH or IMAGE=PATH, got an empty string")
+    return list(dict.fromkeys(bare)), pinned
+
+
 @dataclass
 class LocalBackend:
-    """The same payload in an existing interpreter (laptops, Docker-less clusters, quick checks). It has no
-    network or memory isolation: results say runner.kind = local."""
+    """The same payload in existing interpreters (laptops, Docker-less clusters, quick checks). Each
+    interpreter is asked once what it has; an image's cells run only in an interpreter with the image's TF
+    minor and Python minor (the others are unavailable, with the reason), so a record never claims an image
+    that did not run. It has no network or memory isolation: results say runner.kind = local."""
 
-    python: str
+    #: the interpreter (``--python PATH``); more in ``candidates``, per-image ones in ``pinned``
+    python: str | None = None
     data_dir: Path | None = None
     payload: Path = field(default_factory=payload_dir)
     #: host evidence per execution (harness.telemetry, the payload's process group); None: do not sample
     telemetry_interval_s: float | None = TELEMETRY_INTERVAL_S
     kind: str = "local"
+    #: further interpreters to choose from (``--python PATH`` given several times)
+    candidates: list[str] = field(default_factory=list)
+    #: image name -> interpreter (``--python IMAGE=PATH``)
+    pinned: dict[str, str] = field(default_factory=dict)
+    on_log: Callable[[str], None] = lambda line: None
+    #: asks an interpreter for its versions (tests swap it)
+    probe: Callable[[str], InterpreterInfo] = probe_interpreter
     _running: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _probed: dict[str, InterpreterInfo] = field(default_factory=dict)
+    _chosen: dict[str, InterpreterInfo] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, values: Sequence[str], **kwargs: Any) -> LocalBackend:
+        """From the ``--python`` values (``PATH`` or ``IMAGE=PATH``, repeatable)."""
+        bare, pinned = parse_python_args(values)
+        if not bare and not pinned:
+            raise ConfigError("--runner local needs --python PATH (the interpreter with TensorFlow)")
+        return cls(python=bare[0] if bare else None, candidates=bare[1:], pinned=pinned, **kwargs)
+
+    def interpreters(self) -> list[str]:
+        """The interpreters any image may use, in the order given."""
+        paths = [self.python] if self.python else []
+        return list(dict.fromkeys([*paths, *self.candidates]))
+
+    def info(self, path: str) -> InterpreterInfo:
+        """What ``path`` has (asked once per backend)."""
+        if path not in self._probed:
+            self.on_log(f"asking {path} for its TF/Python/Keras versions")
+            info = self.probe(path)
+            self._probed[path] = info
+            self.on_log(f"local interpreter {path}: {info.describe()}")
+        return self._probed[path]
 
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
-        if not Path(self.python).exists() and shutil.which(self.python) is None:
-            raise ConfigError(f"--python: {self.python!r} is not an interpreter on this host")
-        return {image.name: Availability(True) for image in _unique_images(cells)}
+        for path in [*self.interpreters(), *self.pinned.values()]:
+            if not Path(path).exists() and shutil.which(path) is None:
+                raise ConfigError(f"--python: {path!r} is not an interpreter on this host")
+        images = _unique_images(cells)
+        names = {image.name for image in images}
+        for name in sorted(set(self.pinned) - names):
+            self.on_log(f"--python {name}={self.pinned[name]}: no runnable cell of image {name} in this run")
+        return {image.name: self._choose(image) for image in images}
+
+    def _choose(self, image: ImageSpec) -> Availability:
+        pinned = self.pinned.get(image.name)
+        paths = [pinned] if pinned else self.interpreters()
+        if not paths:
+            return Availability(False, f"no local interpreter for image {image.name} (--python IMAGE=PATH)")
+        infos = []
+        for path in paths:
+            info = self.info(path)
+            if interpreter_mismatch(info, image) is None:
+                self._chosen[image.name] = info
+                return Availability(True)
+            infos.append(info)
+        if len(infos) == 1:
+            return Availability(False, interpreter_mismatch(infos[0], image))
+        have = "; ".join(
+            f"{i.path}: TF {i.tf} on Python {i.python}" if i.tf else f"{i.path}: no TensorFlow" for i in infos
+        )
+        return Availability(
+            False, f"no local interpreter has TF {image.tf_minor} on Python {image.python} ({have})"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Which interpreter runs which image, and what each reported (for the manifest / report)."""
+        return {
+            "kind": self.kind,
+            "interpreters": {
+                name: {"path": info.path, **info.versions()} for name, info in sorted(self._chosen.items())
+            },
+        }
 
     def device_available(self, device: str) -> Availability:
         return Availability(True)  # the payload itself reports a missing GPU as a failed cell
 
+    def _interpreter(self, image: str) -> tuple[str, InterpreterInfo | None]:
+        info = self._chosen.get(image)
+        if info is not None:
+            return info.path, info
+        path = self.pinned.get(image) or self.python or next(iter(self.candidates), None)
+        if path is None:
+            raise ConfigError(f"no local interpreter for image {image}")
+        return path, self._probed.get(path)
+
     def execute(self, request: ExecRequest) -> ExecOutcome:
+        python, info = self._interpreter(request.cell.image.name)
+        if request.entry == "cell" and self.data_dir is not None:
+            _point_spec_at_data(request, self.data_dir)
         cmd = payload_command(
-            self.python, str(self.payload), str(request.in_dir), str(request.out_dir), request.entry
+            python, str(self.payload), str(request.in_dir), str(request.out_dir), request.entry
         )
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
         pin = _affinity_setter(request.cpuset)
@@ -248,17 +469,20 @@ class LocalBackend:
                 summary = sampler.stop(_final_reading(usage)) if sampler is not None else None
             wall_s = time.monotonic() - started
             logs = _tail(log, LOG_LIMIT)
+        runner: dict[str, Any] = {
+            "python": python,
+            "image_tag": None,
+            "image_id": None,
+            "limits": {"cpuset": request.cpuset} if request.cpuset else {},
+        }
+        if info is not None:
+            runner["versions"] = info.versions()
         return ExecOutcome(
             exit_code=proc.returncode,
             timed_out=timed_out,
             logs=logs,
             wall_s=wall_s,
-            runner={
-                "python": self.python,
-                "image_tag": None,
-                "image_id": None,
-                "limits": {"cpuset": request.cpuset} if request.cpuset else {},
-            },
+            runner=runner,
             telemetry=summary,
         )
 
@@ -266,6 +490,16 @@ class LocalBackend:
         for proc in list(self._running):
             _kill_group(proc)
         return len(self._running)
+
+
+def _point_spec_at_data(request: ExecRequest, data_dir: Path) -> None:
+    """The local runner has no mounts: the spec names the host's data folder instead of ``/data``."""
+    try:
+        spec = json.loads(request.spec_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # the payload reports a missing/broken spec itself
+    spec["data_dir"] = str(data_dir.resolve())
+    request.spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def _affinity_setter(cpuset: str | None) -> Callable[[], None] | None:

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +21,7 @@ from pathlib import Path
 from harness.bootstrap import SUITE_GLIBC_MINOR, SUITE_PYTHON, ensure_base
 from harness.config import BootstrapBase, ImageSpec, RegistryBase
 from harness.engine import HARNESS_LABEL, HARNESS_LABEL_VALUE, DockerEngine
-from harness.errors import BuildError
+from harness.errors import BuildError, EngineError
 from harness.wheelhouse import WheelLock, fetch_locked, link_into, platform_tags, resolve_lock
 
 #: bump when the way images are built changes in a way the hashed inputs don't capture
@@ -46,6 +47,23 @@ class ImageStatus:
     image_id: str | None = None
     reason: str | None = None
     built: bool = False
+    #: the raw engine error behind a short ``reason`` (kept for logs and records)
+    detail: str | None = None
+
+
+class BuildEvents:
+    """What a build display hears while images are made (the CLI's status lines); the default is silent.
+
+    ``step``: an image entered a step: ``base`` (bootstrap/import or pull), ``wheels`` (lock + download)
+    or ``build`` (docker build). ``done``: it is ready (built or cached) or unavailable, with its size when
+    known.
+    ``failed``: a step failed; ``message`` is the BuildError text, which ends with the log tail."""
+
+    def step(self, image: str, step: str, detail: str = "") -> None: ...
+
+    def done(self, image: str, status: ImageStatus, size_bytes: int | None = None) -> None: ...
+
+    def failed(self, image: str, message: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -152,8 +170,59 @@ def check_bootstrap_python(spec: ImageSpec, base: BootstrapBase) -> None:
         )
 
 
+def logs_dir(cache_dir: Path) -> Path:
+    """Where every step's full log goes (debootstrap, pip download, docker build, registry pulls)."""
+    return cache_dir / "logs"
+
+
 def build_log_path(cache_dir: Path, name: str, digest: str) -> Path:
-    return cache_dir / "logs" / f"build-{name}-{digest}.log"
+    return logs_dir(cache_dir) / f"build-{name}-{digest}.log"
+
+
+_HOST_RE = re.compile(r"(?:lookup|https?://|dial tcp:?)\s*([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,})")
+_WHY: tuple[tuple[str, str], ...] = (
+    ("no such host", "no DNS"),
+    ("server misbehaving", "no DNS"),
+    ("temporary failure in name resolution", "no DNS"),
+    ("name or service not known", "no DNS"),
+    ("network is unreachable", "network unreachable"),
+    ("no route to host", "no route to host"),
+    ("connection refused", "connection refused"),
+    ("i/o timeout", "timed out"),
+    ("timeout", "timed out"),
+    ("timed out", "timed out"),
+    ("x509", "TLS certificate error"),
+    ("tls handshake", "TLS error"),
+    ("unauthorized", "authentication required"),
+    ("authentication required", "authentication required"),
+    ("toomanyrequests", "rate limited"),
+    ("pull access denied", "not found or access denied"),
+    ("manifest unknown", "tag not found"),
+    ("not found", "not found"),
+)
+SHORT_REASON_CHARS = 120
+
+
+def short_engine_reason(raw: str, ref: str | None = None) -> str:
+    """A short readable form of an engine/registry error: ``registry-1.docker.io (no DNS)``. The raw text
+    belongs in the log; this goes into reasons and status lines."""
+    text = " ".join(raw.split())
+    low = text.lower()
+    match = _HOST_RE.search(text)
+    host = match.group(1) if match else None
+    if host is None and ref is not None:
+        first = ref.split("/", 1)[0]
+        host = first if "." in first or ":" in first else "registry-1.docker.io"
+    why = next((short for key, short in _WHY if key in low), None)
+    if why is not None:
+        return f"{host} ({why})" if host else why
+    return text if len(text) <= SHORT_REASON_CHARS else text[: SHORT_REASON_CHARS - 1] + "…"
+
+
+def short_build_error(message: str) -> str:
+    """The first line of a BuildError (which ends with the log tail), for reasons and error lines."""
+    first = message.strip().splitlines()[0] if message.strip() else "build failed"
+    return first.rstrip(":; ")
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -178,6 +247,12 @@ def _prefixed(name: str, on_log: OnLog) -> OnLog:
     return emit
 
 
+def _write_log(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
 def plan_image(
     spec: ImageSpec,
     engine: DockerEngine,
@@ -185,25 +260,33 @@ def plan_image(
     on_log: OnLog,
     docker_dir: Path,
     extra_build_args: Mapping[str, str] | None = None,
+    events: BuildEvents | None = None,
 ) -> ImagePlan | ImageStatus:
     """Base + lock + tag for a spec, or an unavailable ImageStatus (registry base cannot be had)."""
+    ev = events or BuildEvents()
     if isinstance(spec.base, RegistryBase):
         base_ref = spec.base.image
         base_id = engine.image_id(base_ref)
         if base_id is None:
+            ev.step(spec.name, "base", f"pull {base_ref}")
             on_log(f"pulling {base_ref}")
             ok, msg = engine.registry_pull(base_ref)
             if not ok:
-                return ImageStatus(spec.name, False, reason=f"registry unreachable: {msg}")
+                log_path = logs_dir(cache_dir) / f"pull-{spec.name}.log"
+                _write_log(log_path, f"$ docker pull {base_ref}\n{msg}")
+                on_log(f"pull of {base_ref} failed: {msg}")
+                reason = f"registry unreachable: {short_engine_reason(msg, base_ref)}"
+                return ImageStatus(spec.name, False, reason=reason, detail=msg)
             base_id = msg
         glibc = REGISTRY_GLIBC_MINOR
     else:
         check_bootstrap_python(spec, spec.base)
+        ev.step(spec.name, "base", f"bootstrap:{spec.base.suite}")
         base_ref, base_id = ensure_base(spec.base, engine, cache_dir, on_log)
         glibc = SUITE_GLIBC_MINOR[spec.base.suite]
-    lock = resolve_lock(
-        requirements_for(spec), spec.python, platform_tags(glibc), cache_dir, image=spec.name, on_log=on_log
-    )
+    reqs = requirements_for(spec)
+    ev.step(spec.name, "wheels", f"{len(reqs)} requirement(s)")
+    lock = resolve_lock(reqs, spec.python, platform_tags(glibc), cache_dir, image=spec.name, on_log=on_log)
     dockerfile = dockerfile_name(spec)
     try:
         text = (docker_dir / dockerfile).read_text(encoding="utf-8")
@@ -245,6 +328,13 @@ def build_plan(
         shutil.rmtree(ctx, ignore_errors=True)
 
 
+def _size(engine: DockerEngine, tag: str) -> int | None:
+    try:
+        return engine.image_size(tag)
+    except (AttributeError, EngineError):  # a test double without image_size, or the engine said no
+        return None
+
+
 def ensure_image(
     spec: ImageSpec,
     engine: DockerEngine,
@@ -255,29 +345,48 @@ def ensure_image(
     docker_dir: Path | None = None,
     extra_build_args: Mapping[str, str] | None = None,
     prune_stages: bool = True,
+    events: BuildEvents | None = None,
 ) -> ImageStatus:
     """One image (see ensure_images). Call it under ``cache_lock(cache_dir)``.
 
     ``prune_stages``: after a build (ok or failed), remove the untagged images it leaves behind (the
     ~1.5-2 GB venv stage of every bootstrap image; they carry ``tfmh=1`` inherited from the base). This trades
-    disk for slower rebuilds of an image whose final stage alone changed."""
+    disk for slower rebuilds of an image whose final stage alone changed.
+
+    ``events`` hears the steps (base → wheels → build) and the outcome; ``on_log`` gets every log line (they
+    also go to files under ``logs_dir(cache_dir)``)."""
+    ev = events or BuildEvents()
     log = _prefixed(spec.name, on_log)
-    plan = plan_image(spec, engine, cache_dir, log, docker_dir or default_docker_dir(), extra_build_args)
+    try:
+        plan = plan_image(
+            spec, engine, cache_dir, log, docker_dir or default_docker_dir(), extra_build_args, ev
+        )
+    except BuildError as exc:
+        ev.failed(spec.name, str(exc))
+        raise
     if isinstance(plan, ImageStatus):
+        ev.done(spec.name, plan)
         return plan
     existing = engine.image_id(plan.tag)
     if existing is not None and only_missing:
-        return ImageStatus(spec.name, True, plan.tag, existing)
+        status = ImageStatus(spec.name, True, plan.tag, existing)
+        ev.done(spec.name, status, _size(engine, plan.tag) if events is not None else None)
+        return status
+    ev.step(spec.name, "build", plan.tag)
     log(f"building {plan.tag}")
     try:
         image_id = build_plan(plan, engine, cache_dir, log, nocache=not only_missing)
     except BuildError as exc:
-        raise BuildError(f"image {spec.name}: {exc}") from exc
+        error = BuildError(f"image {spec.name}: {exc}")
+        ev.failed(spec.name, str(error))
+        raise error from exc
     finally:
         if prune_stages:
             freed = engine.prune_dangling_images({HARNESS_LABEL: HARNESS_LABEL_VALUE})
             log(f"pruned untagged build stages: {freed / 1e9:.2f} GB freed")
-    return ImageStatus(spec.name, True, plan.tag, image_id, built=True)
+    status = ImageStatus(spec.name, True, plan.tag, image_id, built=True)
+    ev.done(spec.name, status, _size(engine, plan.tag) if events is not None else None)
+    return status
 
 
 def ensure_images(
@@ -290,11 +399,13 @@ def ensure_images(
     docker_dir: Path | None = None,
     extra_build_args: Mapping[str, str] | None = None,
     prune_stages: bool = True,
+    events: BuildEvents | None = None,
 ) -> dict[str, ImageStatus]:
     """Make every spec's image available. Registry images whose base cannot be pulled come back
-    ``available=False`` with the reason; a failed build (or wheel download, or debootstrap) raises BuildError
-    naming the image (fail-fast: later images are not attempted). ``only_missing=False`` rebuilds existing
-    tags without the layer cache. Takes ``cache_lock(cache_dir)`` for the whole call (don't nest it)."""
+    ``available=False`` with a short reason (the raw engine error in ``detail`` and in the pull log); a failed
+    build (or wheel download, or debootstrap) raises BuildError naming the image (fail-fast: later images are
+    not attempted). ``only_missing=False`` rebuilds existing tags without the layer cache. Takes
+    ``cache_lock(cache_dir)`` for the whole call (don't nest it)."""
     statuses: dict[str, ImageStatus] = {}
     with cache_lock(cache_dir):
         for spec in specs:
@@ -307,5 +418,6 @@ def ensure_images(
                 docker_dir=docker_dir,
                 extra_build_args=extra_build_args,
                 prune_stages=prune_stages,
+                events=events,
             )
     return statuses

@@ -222,7 +222,10 @@ def test_registry_unreachable_is_reported_not_dropped_and_others_continue(
     engine.known[plan.tag] = "sha256:built"
     statuses = ensure_images([reg, boot], engine, tmp_path, print)  # type: ignore[arg-type]
     assert statuses["tf1.15-gpu"] == ImageStatus(
-        "tf1.15-gpu", False, reason=f"registry unreachable: {engine.registry_pull('x')[1]}"
+        "tf1.15-gpu",
+        False,
+        reason="registry unreachable: registry-1.docker.io (no DNS)",
+        detail=engine.registry_pull("x")[1],
     )
     assert statuses["tf2.15-py3.11"].available and statuses["tf2.15-py3.11"].tag == plan.tag
     assert statuses["tf2.15-py3.11"].image_id == "sha256:built" and not statuses["tf2.15-py3.11"].built
