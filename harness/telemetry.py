@@ -50,7 +50,10 @@ SUMMARY_KEYS = (
     "container_peak_bytes",
     "loadavg_start",
     "loadavg_end",
+    "others_cores_series",
 )
+#: at most this many per-interval values of others' cores are kept in a record (evenly thinned beyond it)
+SERIES_MAX = 600
 
 
 # ------------------------------------------------------------------------------------------ host: /proc
@@ -451,7 +454,16 @@ def summarize(
         "container_peak_bytes": max(peaks) if peaks else None,
         "loadavg_start": loadavg_start,
         "loadavg_end": loadavg_end,
+        "others_cores_series": _series([c for c, _ in others]),
     }
+
+
+def _series(values: list[float]) -> list[float]:
+    """Per-interval values, rounded, thinned evenly to at most SERIES_MAX (first and last kept)."""
+    if len(values) > SERIES_MAX:
+        step = (len(values) - 1) / (SERIES_MAX - 1)
+        values = [values[round(i * step)] for i in range(SERIES_MAX)]
+    return [round(v, 3) for v in values]
 
 
 class Sampler:

@@ -187,7 +187,15 @@ def test_summary_of_one_interval_from_the_recorded_snapshots():
         "container_peak_bytes": 5000,
         "loadavg_start": [0.52, 0.61, 0.7],
         "loadavg_end": [1.48, 0.83, 0.74],
+        "others_cores_series": [0.4],
     }
+
+
+def test_long_series_are_thinned_evenly():
+    values = [i / 1000 for i in range(1500)]
+    series = telemetry._series(values)
+    assert len(series) == telemetry.SERIES_MAX and series[0] == 0.0 and series[-1] == 1.499
+    assert series == sorted(series)
 
 
 def test_intervals_are_clipped_weighted_and_end_at_the_last_target_reading():
