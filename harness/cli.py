@@ -24,7 +24,7 @@ from rich.text import Text
 from harness import __version__
 from harness.compat import check_matrix_images, load_table
 from harness.config import Matrix, file_sha256, load_matrix
-from harness.errors import ConfigError, HarnessError
+from harness.errors import BuildError, ConfigError, HarnessError
 from harness.execute import Backend
 from harness.plan import Cell, Plan, expand, parse_shard, select_shard
 
@@ -52,6 +52,12 @@ def _dirs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reports-dir", type=Path, default=Path("reports"))
 
 
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="stream every build log line (they always go to files)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"tf-matrix-harness {__version__}")
@@ -67,12 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the images a profile needs")
     _common(p)
     p.add_argument("--cache-dir", type=Path)
+    _verbose(p)
 
     p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
     _common(p)
     _dirs(p)
     p.add_argument("--runner", choices=["docker", "local"], default="docker")
-    p.add_argument("--python", help="interpreter for --runner local")
+    p.add_argument(
+        "--python",
+        action="append",
+        metavar="PATH|IMAGE=PATH",
+        help="interpreter for --runner local; repeatable: each image runs in the one with its TF and Python"
+        " minor (IMAGE=PATH pins one image)",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
     p.add_argument("--repeats", type=int, help="minimum repeats (default: the profile's)")
     p.add_argument("--timeout", type=float, help="per-execution timeout in seconds (default: the profile's)")
@@ -95,7 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-probe", dest="probe", action="store_false", default=None, help="skip the calibration probe"
     )
-    p.add_argument("--data-dir", type=Path, help="folder with mnist.npz, mounted read-only at /data")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with a copy of mnist.npz (air-gapped hosts; default: downloaded once into the cache and "
+        "checked against the pinned sha256), mounted read-only at /data",
+    )
+    _verbose(p)
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--strict", action="store_true", help="unavailable cells count as failures (nightly CI)")
     p.add_argument("--report", action="store_true", help="render the HTML report at the end")
@@ -206,22 +225,21 @@ def _annotate_engine(cells: list[Cell]) -> list[Cell]:
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
-    from harness.images import ensure_images
+    from harness.console import BuildDisplay
+    from harness.images import ensure_images, logs_dir, short_build_error
 
     loaded = load(args)
     engine = _engine()
     images = list({c.image.name: c.image for c in loaded.cells if c.available}.values())
     started = time.monotonic()
-    statuses = ensure_images(
-        images,
-        engine,
-        _cache_dir(args),
-        on_log=lambda line: console.print(line, markup=False, highlight=False),
-    )
-    for name, st in statuses.items():
-        mark = "[green]ready[/green]" if st.available else f"[yellow]unavailable[/yellow]: {st.reason}"
-        console.print(f"{name}: {mark} {st.tag or ''}", highlight=False)
-    console.print(f"build finished in {time.monotonic() - started:.2f} s")
+    cache = _cache_dir(args)
+    with BuildDisplay(console, logs_dir(cache), verbose=args.verbose) as display:
+        display.images([image.name for image in images])
+        try:
+            ensure_images(images, engine, cache, on_log=display.log, events=display)
+        except BuildError as exc:  # the display has printed its log tail
+            raise BuildError(f"{short_build_error(str(exc))} (log tail above)") from exc
+    display.line(f"build finished in {time.monotonic() - started:.1f} s: {display.summary()}")
     return 0
 
 
@@ -230,13 +248,21 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 
 def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backend:
     from harness.backends import DockerBackend, LocalBackend
+    from harness.console import ProgressObserver
+    from harness.images import BuildEvents
 
+    if isinstance(observer, ProgressObserver):
+        observer.verbose = bool(getattr(args, "verbose", False))
+    on_log = getattr(observer, "log", lambda line: None)
     if args.runner == "local":
-        if not args.python:
-            raise ConfigError("--runner local needs --python PATH (the interpreter with TensorFlow)")
-        return LocalBackend(python=args.python, data_dir=args.data_dir)
+        note = getattr(observer, "note", on_log)  # which interpreter has what: always worth a line
+        return LocalBackend.from_args(args.python or [], data_dir=args.data_dir, on_log=note)
     return DockerBackend(
-        engine=_engine(), cache_dir=_cache_dir(args), data_dir=args.data_dir, on_log=observer.log
+        engine=_engine(),
+        cache_dir=_cache_dir(args),
+        data_dir=args.data_dir,
+        on_log=on_log,
+        events=observer if isinstance(observer, BuildEvents) else None,
     )
 
 
@@ -262,6 +288,7 @@ def _overrides(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.console import ProgressObserver, summary_table
+    from harness.datasets import prepare_data
     from harness.runner import exit_code_for
     from harness.session import RunSession, RunSettings
     from harness.store import RunStore, new_run_id, resolve_run
@@ -286,10 +313,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             run_id = new_run_id(args.profile, time.time(), secrets.token_hex(3))
             store = RunStore(args.results_dir / run_id)
         engine = getattr(backend, "engine", None)
+        note = getattr(observer, "note", observer.log)
+        cells, data = prepare_data(loaded.cells, _cache_dir(args), data_dir=args.data_dir, on_log=note)
+        if data is not None and data.available and data.data_dir is not None:
+            backend.data_dir = data.data_dir  # type: ignore[attr-defined]
         session = RunSession(
             settings=settings,
             plan=loaded.plan,
-            cells=loaded.cells,
+            cells=cells,
             matrix_path=str(args.matrix),
             matrix_sha256=file_sha256(args.matrix),
             matrix_text=args.matrix.read_text(encoding="utf-8"),
@@ -350,14 +381,23 @@ def _render(
     include_contended: bool = False,
 ) -> Path:
     from harness.report import render_run_report, render_site_index
-    from harness.store import list_runs, load_run
+    from harness.store import RunData, list_runs, load_run, load_runs
 
+    # read (and validate) everything first: an invalid run to report exits 2 before anything is written;
+    # an invalid run among the history or the other runs of the folder is skipped with a warning
     run = load_run(run_path)
-    history = []
+    here = run_path.resolve()
+    history: list[RunData] = []
+    skipped: list[tuple[Path, str]] = []
     if history_dir is not None:
-        history = [load_run(p) for p in list_runs(history_dir) if p.resolve() != run_path.resolve()]
+        history, skipped = load_runs([p for p in list_runs(history_dir) if p.resolve() != here])
+    others, skipped_others = load_runs([p for p in list_runs(run_path.parent) if p.resolve() != here])
+    skipped += [s for s in skipped_others if s not in skipped]
+    runs = sorted([run, *others], key=lambda r: r.path.name)
+    warn = Console(stderr=True, highlight=False)
+    for path, why in skipped:
+        warn.print(Text.assemble(("warning: ", "bold yellow"), f"skipped run {path}: {why}"), soft_wrap=True)
     page = render_run_report(run, reports_dir, history=history, include_contended=include_contended)
-    runs = [load_run(p) for p in list_runs(run_path.parent)]
     index = render_site_index(reports_dir, runs)
     console.print(Text(f"report: {page}\nsite index: {index}"))
     return page
@@ -430,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
         return exc.exit_code
+    except OSError as exc:  # an unwritable reports folder, a full disk: an environment error
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(Text.assemble(("error: ", "bold red"), f"{where}{exc.strerror or exc}"), soft_wrap=True)
+        return 2
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED

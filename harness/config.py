@@ -4,12 +4,14 @@ the file, the line, the field path and what was expected."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
 
@@ -18,24 +20,105 @@ Device = Literal["cpu", "gpu"]
 Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit"]
 ParamValue = int | float | str | bool | None
 
-#: Parameters the payload understands (docs/contracts.md, cell spec). Axis keys for `params` lists.
-KNOWN_PARAMS: frozenset[str] = frozenset(
-    {
-        "mode",
-        "input",
-        "data",
-        "batch_size",
-        "epochs",
-        "steps_per_epoch",
-        "train_samples",
-        "eval_samples",
-        "warmup_steps",
-        "window_steps",
-        "seed",
-        "intra_op_threads",
-        "inter_op_threads",
-    }
-)
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One cell parameter: its type and bounds (or choices), its default and what it means."""
+
+    name: str
+    kind: Literal["int", "choice"]
+    default: ParamValue
+    description: str
+    minimum: int = 0
+    maximum: int = 0
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    #: the workloads the parameter means something for (empty: all)
+    workloads: tuple[str, ...] = ()
+
+    @property
+    def expected(self) -> str:
+        if self.kind == "choice":
+            text = " or ".join(repr(c) for c in self.choices)
+        else:
+            text = f"an integer from {self.minimum} to {self.maximum}"
+        return f"{text} or null" if self.nullable else text
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` is not valid for this parameter (None: valid)."""
+        if value is None and self.nullable:
+            return None
+        if self.kind == "choice":
+            ok = isinstance(value, str) and value in self.choices
+        else:
+            ok = (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and self.minimum <= value <= self.maximum
+            )
+        return None if ok else f"expected {self.expected}, got {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_BIG = 100_000_000
+#: Every cell parameter the payload understands (docs/contracts.md, cell spec): ONE table, checked in
+#: defaults, workload params, profile params, axes and include/exclude entries.
+PARAMS: dict[str, ParamSpec] = {
+    p.name: p
+    for p in (
+        ParamSpec(
+            "mode",
+            "choice",
+            "graph",
+            "mlp_loop style: TF1 graph+Session, tf.function or eager",
+            choices=("graph", "function", "eager"),
+            workloads=("mlp_loop",),
+        ),
+        ParamSpec(
+            "input",
+            "choice",
+            "numpy",
+            "input pipeline of the Keras fit workloads",
+            choices=("numpy", "tfdata"),
+            workloads=("mlp_fit", "cnn_fit"),
+        ),
+        ParamSpec(
+            "data",
+            "choice",
+            "synthetic",
+            "synthetic data or mnist.npz from --data-dir",
+            choices=("synthetic", "mnist"),
+        ),
+        ParamSpec("batch_size", "int", 32, "samples per step", 1, 65_536),
+        ParamSpec("epochs", "int", 5, "training epochs", 1, 10_000),
+        ParamSpec(
+            "steps_per_epoch",
+            "int",
+            None,
+            "step budget per epoch (null: a full pass)",
+            1,
+            _BIG,
+            nullable=True,
+        ),
+        ParamSpec("train_samples", "int", 60000, "training samples", 1, _BIG),
+        ParamSpec("eval_samples", "int", 10000, "evaluation samples", 1, _BIG),
+        ParamSpec("warmup_steps", "int", 20, "steps excluded from steady state", 0, 1_000_000),
+        ParamSpec("window_steps", "int", 50, "steps per steady-state sample", 1, 1_000_000),
+        ParamSpec("seed", "int", 1234, "random seed", 0, 2**31 - 1),
+        ParamSpec("intra_op_threads", "int", 2, "TF intra-op threads (0: TF decides)", 0, 1024),
+        ParamSpec("inter_op_threads", "int", 1, "TF inter-op threads (0: TF decides)", 0, 1024),
+    )
+}
+#: Parameters the payload understands. Axis keys for `params` lists.
+KNOWN_PARAMS: frozenset[str] = frozenset(PARAMS)
+#: Keys of include/exclude entries besides the parameters.
+SELECTOR_KEYS = ("image", "device", "workload")
+#: Largest number of values of one axis.
+MAX_AXIS_VALUES = 1000
 
 
 class Strict(BaseModel):
@@ -90,12 +173,8 @@ class ImageSpec(Strict):
 class WorkloadSpec(Strict):
     """A workload and its parameter axes: a list value is an axis, a scalar a fixed value."""
 
-    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _check_param_keys(value)
+    #: values checked against PARAMS by check_params (one message per bad key or axis value)
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 CPUSET_RE = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
@@ -151,16 +230,17 @@ class Profile(Strict):
     """A named selection: which images/devices/workloads, parameter overrides, repeats, timeouts."""
 
     description: str = ""
-    images: list[str] | None = None
-    devices: list[Device] | None = None
-    workloads: list[Workload] | None = None
-    params: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
+    images: Annotated[list[str], Field(min_length=1)] | None = None
+    devices: Annotated[list[Device], Field(min_length=1)] | None = None
+    workloads: Annotated[list[Workload], Field(min_length=1)] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
     repeats: Annotated[int, Field(ge=1, le=100)] = 3
-    timeout_s: Annotated[float, Field(gt=0)] = 1800.0
-    cpus: Annotated[float, Field(gt=0)] | None = None
-    mem_limit: Annotated[str, Field(pattern=r"^\d+[kmg]?$")] | None = None
-    include: list[dict[str, ParamValue]] = Field(default_factory=list)
-    exclude: list[dict[str, ParamValue]] = Field(default_factory=list)
+    #: per-execution timeout: more than 0 s, at most a week
+    timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800.0
+    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
+    mem_limit: Annotated[str, Field(pattern=r"^\d{1,15}[kmg]?$")] | None = None
+    include: list[dict[str, Any]] = Field(default_factory=list)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
     #: pin every container to these CPUs (docker --cpuset-cpus); thread counts follow the pinned count
     cpuset: Annotated[str, Field(pattern=CPUSET_RE)] | None = None
     quiet: QuietGate = QuietGate()
@@ -173,11 +253,6 @@ class Profile(Strict):
     budget: str | None = None
     #: run the calibration probe before, between and after rounds
     probe: bool = True
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _check_param_keys(value)
 
     @field_validator("budget")
     @classmethod
@@ -195,14 +270,15 @@ class Profile(Strict):
 
 
 class Matrix(Strict):
-    """The whole matrix.yaml."""
+    """The whole matrix.yaml. Structure only: load_matrix adds the parameter table and cross-field
+    checks (references, include/exclude, selections, cell count)."""
 
     version: Literal[1]
     baseline: str | None = None
-    images: dict[str, ImageSpec]
-    workloads: dict[Workload, WorkloadSpec]
-    defaults: dict[str, ParamValue | list[ParamValue]] = Field(default_factory=dict)
-    profiles: dict[str, Profile]
+    images: Annotated[dict[str, ImageSpec], Field(min_length=1)]
+    workloads: Annotated[dict[Workload, WorkloadSpec], Field(min_length=1)]
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    profiles: Annotated[dict[str, Profile], Field(min_length=1)]
 
     @field_validator("images", mode="before")
     @classmethod
@@ -211,74 +287,263 @@ class Matrix(Strict):
             return {k: ({**v, "name": k} if isinstance(v, dict) else v) for k, v in value.items()}
         return value
 
-    @field_validator("defaults")
-    @classmethod
-    def _known_defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _check_param_keys(value)
 
-    @model_validator(mode="after")
-    def _references(self) -> Matrix:
-        for key in self.images:
-            if not re.match(NAME_RE, key):
-                raise ValueError(f"images.{key}: image names must match {NAME_RE}")
-        if self.baseline is not None and self.baseline not in self.images:
-            raise ValueError(f"baseline: {self.baseline!r} is not an image (have: {', '.join(self.images)})")
-        for pname, prof in self.profiles.items():
-            for img in prof.images or []:
-                if img not in self.images:
-                    raise ValueError(
-                        f"profiles.{pname}.images: {img!r} is not an image (have: {', '.join(self.images)})"
-                    )
-            for wl in prof.workloads or []:
-                if wl not in self.workloads:
-                    raise ValueError(f"profiles.{pname}.workloads: {wl!r} is not declared under workloads")
-        return self
+# ------------------------------------------------------------------------------------- parameters, cells
+
+Loc = tuple[str, ...]
+Problem = tuple[Loc, str]
 
 
-def _check_param_keys(value: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(value) - KNOWN_PARAMS)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; expected some of {sorted(KNOWN_PARAMS)}")
-    return value
+def check_params(params: dict[Any, Any], loc: Loc, workload: str | None = None) -> list[Problem]:
+    """Problems of a `params`/`defaults` mapping: unknown keys, values outside the PARAMS table, empty or
+    repeated axis values. `workload`: the params belong to that workload (workload-only parameters)."""
+    problems: list[Problem] = []
+    for key, value in params.items():
+        where = (*loc, str(key))
+        spec = PARAMS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            problems.append(
+                (where, f"unknown parameter {key!r}; expected one of {', '.join(sorted(PARAMS))}")
+            )
+            continue
+        if workload is not None and spec.workloads and workload not in spec.workloads:
+            problems.append((where, f"parameter {key!r} applies only to {', '.join(spec.workloads)}"))
+            continue
+        if isinstance(value, dict):
+            problems.append((where, f"expected {spec.expected} or a list of them (an axis), got a mapping"))
+        elif isinstance(value, list):
+            problems += _axis_problems(spec, value, where)
+        else:
+            why = spec.check(value)
+            if why:
+                problems.append((where, why))
+    return problems
+
+
+def _axis_problems(spec: ParamSpec, values: list[Any], where: Loc) -> list[Problem]:
+    if not values:
+        return [(where, f"an axis needs at least one value; expected a list of {spec.expected}")]
+    if len(values) > MAX_AXIS_VALUES:
+        return [(where, f"an axis of {len(values)} values; expected at most {MAX_AXIS_VALUES}")]
+    problems: list[Problem] = []
+    seen: set[Any] = set()
+    for i, item in enumerate(values):
+        why = spec.check(item)
+        if why:
+            problems.append(((*where, str(i)), why))
+        elif (type(item), item) in seen:
+            problems.append(
+                ((*where, str(i)), f"{item!r} is listed twice in this axis; expected distinct values")
+            )
+        else:
+            seen.add((type(item), item))
+    return problems
+
+
+def _entry_problems(entry: dict[Any, Any], loc: Loc, kind: str) -> list[Problem]:
+    """Keys and values of one include/exclude entry (references are checked once the matrix parsed)."""
+    if not entry:
+        what = "would match every cell" if kind == "exclude" else "needs image, device and workload"
+        return [(loc, f"empty {kind} entry {what}")]
+    problems: list[Problem] = []
+    if kind == "include":
+        missing = [k for k in SELECTOR_KEYS if k not in entry]
+        if missing:
+            problems.append(
+                (loc, f"include entry needs keys {', '.join(missing)} (a cell is image x device x workload)")
+            )
+    for key, value in entry.items():
+        where = (*loc, str(key))
+        if key in SELECTOR_KEYS:
+            choices = {"device": ("cpu", "gpu"), "workload": ("mlp_fit", "mlp_loop", "cnn_fit")}.get(str(key))
+            if not isinstance(value, str) or (choices and value not in choices):
+                expected = " or ".join(repr(c) for c in choices) if choices else "an image name"
+                problems.append((where, f"expected {expected}, got {_short(value)}"))
+            continue
+        spec = PARAMS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            problems.append(
+                (
+                    where,
+                    f"unknown key {key!r}; expected image, device, workload or a parameter "
+                    f"({', '.join(sorted(PARAMS))})",
+                )
+            )
+            continue
+        why = spec.check(value)
+        if why:
+            extra = " (one value per key in an entry)" if isinstance(value, list) else ""
+            problems.append((where, why + extra))
+    return problems
+
+
+def raw_problems(data: dict[Any, Any]) -> list[Problem]:
+    """Parameter problems found in the raw document (before the structural validation)."""
+    problems: list[Problem] = []
+    if isinstance(data.get("defaults"), dict):
+        problems += check_params(data["defaults"], ("defaults",))
+    workloads = data.get("workloads")
+    if isinstance(workloads, dict):
+        for name, spec in workloads.items():
+            if isinstance(spec, dict) and isinstance(spec.get("params"), dict):
+                problems += check_params(spec["params"], ("workloads", str(name), "params"), str(name))
+    profiles = data.get("profiles")
+    if isinstance(profiles, dict):
+        for pname, prof in profiles.items():
+            if not isinstance(prof, dict):
+                continue
+            if isinstance(prof.get("params"), dict):
+                problems += check_params(prof["params"], ("profiles", str(pname), "params"))
+            for kind in ("include", "exclude"):
+                entries = prof.get(kind)
+                for i, entry in enumerate(entries if isinstance(entries, list) else []):
+                    if isinstance(entry, dict):
+                        problems += _entry_problems(entry, ("profiles", str(pname), kind, str(i)), kind)
+    return problems
+
+
+def workload_params(workload: str) -> dict[str, ParamValue]:
+    """Built-in defaults of the parameters that mean something for `workload`."""
+    return {p.name: p.default for p in PARAMS.values() if not p.workloads or workload in p.workloads}
+
+
+def merged_params(matrix: Matrix, profile: Profile, workload: str) -> dict[str, Any]:
+    """Built-in defaults < matrix defaults < workload params < profile params (relevant ones only)."""
+    merged: dict[str, Any] = workload_params(workload)
+    relevant = set(merged)
+    merged.update(matrix.defaults)
+    merged.update(matrix.workloads[workload].params)  # type: ignore[index]
+    merged.update(profile.params)
+    return {k: v for k, v in merged.items() if k in relevant}
+
+
+def expand_axes(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    keys = sorted(params)
+    values = [v if isinstance(v, list) else [v] for v in (params[k] for k in keys)]
+    for combo in itertools.product(*values):
+        yield dict(zip(keys, combo, strict=True))
+
+
+def _axis_product(params: dict[str, Any]) -> int:
+    total = 1
+    for value in params.values():
+        total *= len(value) if isinstance(value, list) else 1
+    return total
+
+
+def _selection(matrix: Matrix, profile: Profile) -> Iterator[tuple[ImageSpec, str]]:
+    for name in profile.images or list(matrix.images):
+        image = matrix.images.get(name)
+        if image is None:
+            continue
+        for device in image.devices:
+            if profile.devices is None or device in profile.devices:
+                yield image, device
+
+
+def count_cells(matrix: Matrix, profile: Profile) -> int:
+    """How many cells the profile can have at most (before exclude; includes counted), computed from
+    the axis sizes without expanding anything."""
+    workloads = [w for w in (profile.workloads or list(matrix.workloads)) if w in matrix.workloads]
+    per_pair = sum(_axis_product(merged_params(matrix, profile, w)) for w in workloads)
+    return sum(per_pair for _ in _selection(matrix, profile)) + len(profile.include)
+
+
+def entry_matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
+    return all(key in values and values[key] == want for key, want in entry.items())
+
+
+def iter_cells(matrix: Matrix, profile: Profile) -> Iterator[tuple[ImageSpec, str, str, dict[str, Any]]]:
+    """(image, device, workload, params) of every selected, not excluded combination."""
+    workloads = [w for w in (profile.workloads or list(matrix.workloads)) if w in matrix.workloads]
+    for image, device in _selection(matrix, profile):
+        for workload in workloads:
+            for params in expand_axes(merged_params(matrix, profile, workload)):
+                selector = {"image": image.name, "device": device, "workload": workload, **params}
+                if not any(entry_matches(e, selector) for e in profile.exclude):
+                    yield image, device, workload, params
+
+
+def max_cells() -> int:
+    from harness.matrixload import env_limit
+
+    return env_limit("TFMH_MAX_CELLS", 10_000)
+
+
+def selection_problem(matrix: Matrix, pname: str) -> str | None:
+    """Why profile `pname` cannot be planned: it selects no cell, or more than TFMH_MAX_CELLS."""
+    profile = matrix.profiles[pname]
+    count = count_cells(matrix, profile)
+    limit = max_cells()
+    if count > limit:
+        return (
+            f"selects {count:,} cells (images x devices x workloads x parameter axes), more than "
+            f"the limit of {limit:,}; expected fewer axis values (or raise TFMH_MAX_CELLS)"
+        )
+    if count == 0:
+        return "selects no cells (no image of the selection has a selected device, or no workload)"
+    if not profile.include and next(iter_cells(matrix, profile), None) is None:
+        return "selects no cells: every cell is excluded; expected at least one"
+    return None
+
+
+def cross_problems(matrix: Matrix) -> list[Problem]:
+    """References between the parts of a structurally valid matrix, and every profile's selection."""
+    problems: list[Problem] = []
+    have = ", ".join(matrix.images)
+    if matrix.baseline is not None and matrix.baseline not in matrix.images:
+        problems.append((("baseline",), f"{matrix.baseline!r} is not an image (have: {have})"))
+    for pname, prof in matrix.profiles.items():
+        loc: Loc = ("profiles", pname)
+        for i, img in enumerate(prof.images or []):
+            if img not in matrix.images:
+                problems.append(((*loc, "images", str(i)), f"{img!r} is not an image (have: {have})"))
+        for i, wl in enumerate(prof.workloads or []):
+            if wl not in matrix.workloads:
+                problems.append(((*loc, "workloads", str(i)), f"{wl!r} is not declared under workloads"))
+        for kind in ("include", "exclude"):
+            for i, entry in enumerate(getattr(prof, kind)):
+                problems += _entry_references(matrix, entry, (*loc, kind, str(i)), kind)
+        if not problems:
+            why = selection_problem(matrix, pname)
+            if why:
+                problems.append((loc, why))
+    return problems
+
+
+def _entry_references(matrix: Matrix, entry: dict[str, Any], loc: Loc, kind: str) -> list[Problem]:
+    problems: list[Problem] = []
+    image = matrix.images.get(entry["image"]) if isinstance(entry.get("image"), str) else None
+    if "image" in entry and image is None:
+        problems.append(
+            ((*loc, "image"), f"{entry['image']!r} is not an image (have: {', '.join(matrix.images)})")
+        )
+    if "workload" in entry and entry["workload"] not in matrix.workloads:
+        problems.append(((*loc, "workload"), f"{entry['workload']!r} is not declared under workloads"))
+    if kind == "include" and image is not None and entry.get("device") not in image.devices:
+        problems.append(
+            (
+                (*loc, "device"),
+                f"image {image.name} declares devices {image.devices}, not {entry.get('device')!r}",
+            )
+        )
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------- loading
 
-
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader that remembers the line of every mapping key, keyed by field path."""
+MAX_MESSAGES = 20
 
 
-def _compose_positions(text: str) -> dict[tuple[str, ...], int]:
-    positions: dict[tuple[str, ...], int] = {}
-    node = yaml.compose(text, Loader=_LineLoader)
-
-    def walk(n: yaml.Node, path: tuple[str, ...]) -> None:
-        positions.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            for key, val in n.value:
-                kpath = (*path, str(key.value))
-                positions[kpath] = key.start_mark.line + 1
-                walk(val, kpath)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*path, str(i)))
-
-    if node is not None:
-        walk(node, ())
-    return positions
-
-
-def _line_for(positions: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
+def _line_for(positions: dict[Loc, int], loc: Loc) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in positions:
             return positions[loc[:end]]
     return None
 
 
-def _format_validation(path: Path, text: str, err: ValidationError) -> str:
-    positions = _compose_positions(text)
-    lines = [f"{path}: invalid matrix ({err.error_count()} error(s)):"]
+def _pydantic_problems(err: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
         loc = tuple(p for p in loc if p not in {"bootstrap", "registry"} or p == loc[-1])
@@ -286,41 +551,51 @@ def _format_validation(path: Path, text: str, err: ValidationError) -> str:
             loc = loc[:-1]
         if len(loc) == 3 and loc[0] == "images" and loc[2] == "name":
             loc = loc[:2]  # the name is the mapping key the user wrote
-        field = ".".join(loc) or "(top level)"
-        line = _line_for(positions, loc)
-        where = f"{path}:{line}" if line else str(path)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here)"
         elif e["type"] == "missing":
             msg = "required field is missing"
         elif e["type"] == "string_pattern_mismatch":
-            msg = f"expected a string matching {e['ctx']['pattern']}, got {e['input']!r}"
-        lines.append(f"  {where}: {field}: {msg}")
+            msg = f"expected a string matching {e['ctx']['pattern']}, got {_short(e['input'])}"
+        problems.append((loc, msg))
+    return problems
+
+
+def format_problems(path: Path, positions: dict[Loc, int], problems: list[Problem]) -> str:
+    """`FILE: invalid matrix (N error(s)):` then one `FILE:LINE: field: message` per problem."""
+    lines = [f"{path}: invalid matrix ({len(problems)} error(s)):"]
+    for loc, msg in problems[:MAX_MESSAGES]:
+        line = _line_for(positions, loc)
+        where = f"{path}:{line}" if line else str(path)
+        lines.append(f"  {where}: {'.'.join(loc) or '(top level)'}: {msg}")
+    if len(problems) > MAX_MESSAGES:
+        lines.append(f"  ... and {len(problems) - MAX_MESSAGES} more")
     return "\n".join(lines)
 
 
 def load_matrix(path: Path) -> Matrix:
     """Read and validate a matrix file. Raises ConfigError (exit 2) naming file, line and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read matrix file: {exc.strerror}") from exc
-    try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    from harness.matrixload import load_yaml
+
+    data, positions, _ = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles"
         )
+    problems = raw_problems(data)
+    matrix: Matrix | None = None
     try:
-        return Matrix.model_validate(data)
+        matrix = Matrix.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(path, text, exc)) from exc
+        problems += _pydantic_problems(exc)
+    if matrix is not None and not problems:
+        problems = cross_problems(matrix)
+    if problems:
+        problems.sort(key=lambda p: _line_for(positions, p[0]) or 0)
+        raise ConfigError(format_problems(path, positions, problems))
+    assert matrix is not None
+    return matrix
 
 
 def file_sha256(path: Path) -> str:

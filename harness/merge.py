@@ -1,14 +1,23 @@
-"""`harness merge`: combine runs from several hosts or shards into one run folder."""
+"""`harness merge`: combine runs from several hosts or shards into one run folder.
+
+Every source is read (and validated) before anything is written; the merged run is written into a hidden
+temporary folder inside the results folder and renamed into place at the end, so a merge that fails half
+way leaves nothing behind.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ResultError
 from harness.runner import iso
-from harness.store import RunStore, load_run
+from harness.store import RunStore, load_run, safe_id
 
 
 def _merged_manifest(manifests: list[dict[str, Any]], run_id: str, sources: list[Path]) -> dict[str, Any]:
@@ -33,9 +42,16 @@ def _merged_manifest(manifests: list[dict[str, Any]], run_id: str, sources: list
     }
 
 
+def _default_id(profile: str) -> str:
+    safe = re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:60] or "run"
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-merged-{safe}"
+
+
 def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None) -> Path:
     """Write a new run folder holding every record of `sources`. The sources must come from the same
     matrix and profile; a (cell, repeat) present in two sources is a conflict (nothing is written)."""
+    if run_id is not None:
+        safe_id(run_id, "--run-id")
     runs = [load_run(p) for p in sources]
     profiles = {(r.manifest["matrix_sha256"], r.manifest["profile"]) for r in runs}
     if len(profiles) > 1:
@@ -51,21 +67,29 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
                     "disjoint shards or hosts (rerun one of them with other repeats)"
                 )
             seen[key] = run.run_id
-    new_id = (
-        run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-merged-{runs[0].manifest['profile']}"
-    )
-    store = RunStore(results_dir / new_id)
-    if store.manifest_path.exists():
-        raise ResultError(f"{store.path}: a run with this id exists already")
-    for run in runs:
-        for record in run.records:
-            store.write_record({**record, "run_id": new_id})
-    index = 0
-    for run in runs:  # probes keep their order per source; each source's drift is read against its own
-        for probe in run.probes:
-            store.write_probe({**probe, "index": index, "run_id": new_id, "source_run_id": run.run_id})
-            index += 1
-    manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
-    manifest["merged_at"] = iso(time.time())
-    store.write_manifest(manifest)
-    return store.path
+    new_id = safe_id(run_id or _default_id(str(runs[0].manifest["profile"])))
+    final = results_dir / new_id
+    if final.exists() or final.is_symlink():
+        raise ResultError(f"{final}: a run with this id exists already")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".merge-{new_id}.", dir=results_dir))
+    try:
+        store = RunStore(tmp)
+        for run in runs:
+            for record in run.records:
+                store.write_record({**record, "run_id": new_id})
+        index = 0
+        for run in runs:  # probes keep their order per source; each source's drift is read against its own
+            for probe in run.probes:
+                store.write_probe({**probe, "index": index, "run_id": new_id, "source_run_id": run.run_id})
+                index += 1
+        manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
+        manifest["merged_at"] = iso(time.time())
+        store.write_manifest(manifest)
+        if final.exists() or final.is_symlink():
+            raise ResultError(f"{final}: a run with this id exists already")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

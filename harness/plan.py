@@ -3,32 +3,28 @@ include/exclude, deterministic readable cell IDs and deterministic sharding."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.config import ImageSpec, Matrix, ParamValue, Profile
+from harness.config import (
+    PARAMS,
+    ImageSpec,
+    Matrix,
+    ParamValue,
+    Profile,
+    expand_axes,
+    iter_cells,
+    merged_params,
+    selection_problem,
+)
 from harness.errors import ConfigError
 
-#: Payload parameter defaults (docs/contracts.md); matrix `defaults` override them.
-BUILTIN_DEFAULTS: dict[str, ParamValue] = {
-    "data": "synthetic",
-    "batch_size": 32,
-    "epochs": 5,
-    "steps_per_epoch": None,
-    "train_samples": 60000,
-    "eval_samples": 10000,
-    "warmup_steps": 20,
-    "window_steps": 50,
-    "seed": 1234,
-    "intra_op_threads": 2,
-    "inter_op_threads": 1,
-}
+#: Payload parameter defaults (docs/contracts.md; from the PARAMS table); matrix `defaults` override them.
+BUILTIN_DEFAULTS: dict[str, ParamValue] = {p.name: p.default for p in PARAMS.values() if not p.workloads}
 WORKLOAD_ONLY: dict[str, dict[str, ParamValue]] = {
     # parameter -> default, for the workloads where the parameter means something
-    "mlp_fit": {"input": "numpy"},
-    "cnn_fit": {"input": "numpy"},
-    "mlp_loop": {"mode": "graph"},
+    wl: {p.name: p.default for p in PARAMS.values() if wl in p.workloads}
+    for wl in ("mlp_fit", "cnn_fit", "mlp_loop")
 }
 TF2_ONLY_MODES = frozenset({"function", "eager"})
 
@@ -84,21 +80,12 @@ def get_profile(matrix: Matrix, name: str, source: str) -> Profile:
     return matrix.profiles[name]
 
 
-def _merged_params(
-    matrix: Matrix, profile: Profile, workload: str
-) -> dict[str, ParamValue | list[ParamValue]]:
-    merged: dict[str, ParamValue | list[ParamValue]] = {**BUILTIN_DEFAULTS, **WORKLOAD_ONLY.get(workload, {})}
-    merged.update(matrix.defaults)
-    merged.update(matrix.workloads[workload].params)  # type: ignore[index]
-    merged.update(profile.params)
-    relevant = set(BUILTIN_DEFAULTS) | set(WORKLOAD_ONLY.get(workload, {}))
-    return {k: v for k, v in merged.items() if k in relevant}
+def _merged_params(matrix: Matrix, profile: Profile, workload: str) -> dict[str, Any]:
+    return merged_params(matrix, profile, workload)
 
 
-def _expand_axes(params: dict[str, ParamValue | list[ParamValue]]) -> list[dict[str, ParamValue]]:
-    keys = sorted(params)
-    values = [v if isinstance(v, list) else [v] for v in (params[k] for k in keys)]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+def _expand_axes(params: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(expand_axes(params))
 
 
 def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any], axis_keys: set[str]) -> str:
@@ -137,19 +124,13 @@ def _tf1_reason(image: ImageSpec, params: dict[str, Any]) -> str | None:
 def expand(matrix: Matrix, profile_name: str, source: str = "matrix.yaml") -> Plan:
     """All cells of a profile, sorted by cell ID. Cells TF 1.x cannot run are kept, marked unavailable."""
     profile = get_profile(matrix, profile_name, source)
-    image_names = profile.images or list(matrix.images)
-    workloads = list(profile.workloads or matrix.workloads)
+    problem = selection_problem(matrix, profile_name)  # the cell count is known before expanding
+    if problem:
+        raise ConfigError(f"{source}: profiles.{profile_name}: {problem}")
     axis_keys = _axis_keys(matrix, profile)
     cells: dict[str, Cell] = {}
-    for name in image_names:
-        image = matrix.images[name]
-        devices = [d for d in image.devices if profile.devices is None or d in profile.devices]
-        for device, workload in itertools.product(devices, workloads):
-            for params in _expand_axes(_merged_params(matrix, profile, workload)):
-                selector = {"image": name, "device": device, "workload": workload, **params}
-                if any(_matches(e, selector) for e in profile.exclude):
-                    continue
-                _add_cell(cells, image, device, workload, params, axis_keys)
+    for image, device, workload, params in iter_cells(matrix, profile):
+        _add_cell(cells, image, device, workload, params, axis_keys)
     for entry in profile.include:
         _include(cells, matrix, profile, entry, axis_keys, source)
     ordered = [cells[k] for k in sorted(cells)]
@@ -184,6 +165,8 @@ def _include(
     name, device, workload = str(entry["image"]), str(entry["device"]), str(entry["workload"])
     if name not in matrix.images or workload not in matrix.workloads:
         raise ConfigError(f"{source}: include entry {entry}: unknown image or workload")
+    if device not in matrix.images[name].devices:
+        raise ConfigError(f"{source}: include entry {entry}: image {name} has no device {device!r}")
     params = {k: v for k, v in _expand_axes(_merged_params(matrix, profile, workload))[0].items()}
     params.update({k: v for k, v in entry.items() if k not in {"image", "device", "workload"}})
     _add_cell(

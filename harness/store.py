@@ -20,11 +20,12 @@ from typing import Any
 
 import jsonschema
 
-from harness.errors import ResultError
+from harness.errors import ConfigError, ResultError
 
 RECORD_SCHEMA_VERSION = 2
 PAYLOAD_SCHEMA_VERSION = 2
 MANIFEST_SCHEMA_VERSION = 1
+PROBE_SCHEMA_VERSION = 1
 RECORD_KIND = "tfmh.cell-record"
 MANIFEST_KIND = "tfmh.run-manifest"
 PROBE_KIND = "tfmh.probe-record"
@@ -69,11 +70,73 @@ def write_json_atomic(path: Path, doc: Any) -> None:
         raise
 
 
+#: result documents larger than this are refused before parsing
+MAX_DOC_BYTES = 64 << 20
+#: deepest nesting of a result document (real ones have < 10 levels)
+MAX_DOC_DEPTH = 64
+_SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def safe_id(text: str, what: str = "run id") -> str:
+    """`text` when it is usable as one folder name inside results/ (no separators, no `..`, no hidden
+    names); ConfigError (exit 2) otherwise."""
+    if not isinstance(text, str) or not _SAFE_ID_RE.match(text) or text in {".", ".."}:
+        raise ConfigError(
+            f"{what} {text!r}: expected letters, digits, '.', '_' and '-' (at most 128, starting with a "
+            "letter or digit): one folder name inside the results folder"
+        )
+    return text
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth_ok(doc: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DOC_DEPTH:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return True
+
+
 def read_json(path: Path) -> Any:
+    """A JSON document, strictly: UTF-8, at most MAX_DOC_BYTES, no NaN/Infinity, no duplicate keys, at
+    most MAX_DOC_DEPTH levels deep. ResultError (exit 2) naming the file otherwise."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{path}: not a readable JSON document: {exc}") from exc
+        with path.open("rb") as fh:
+            data = fh.read(MAX_DOC_BYTES + 1)
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_DOC_BYTES:
+        raise ResultError(f"{path}: larger than {MAX_DOC_BYTES} bytes; expected a result document")
+    try:
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise ResultError(f"{path}: not UTF-8 (byte {exc.start}); expected a JSON document") from None
+    except json.JSONDecodeError as exc:
+        raise ResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise ResultError(f"{path}: not a valid result document: {exc}") from None
+    except RecursionError:
+        raise ResultError(f"{path}: nested too deeply; expected a result document") from None
+    if not _depth_ok(doc):
+        raise ResultError(f"{path}: nested deeper than {MAX_DOC_DEPTH} levels; expected a result document")
+    return doc
 
 
 @cache
@@ -90,10 +153,92 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return cls(registry_schema)
 
 
+#: probe records (contracts section 5) have no schema file of their own: this one is checked on read
+PROBE_RECORD_SCHEMA: Doc = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["kind", "schema_version", "run_id", "index", "label", "status"],
+    "properties": {
+        "kind": {"const": PROBE_KIND},
+        "schema_version": {"const": PROBE_SCHEMA_VERSION},
+        "run_id": {"type": "string", "minLength": 1},
+        "source_run_id": {"type": "string"},
+        "index": {"type": "integer", "minimum": 0},
+        "label": {"type": "string"},
+        "at": {"type": ["string", "null"]},
+        "image": {"type": ["string", "null"]},
+        "status": {"enum": ["ok", "failed"]},
+        "reason": {"type": ["string", "null"]},
+        "runner": {"type": ["object", "null"]},
+        "telemetry": {"type": ["object", "null"]},
+        "result": {
+            "type": ["object", "null"],
+            "properties": {
+                "matmul_gflops": {"type": ["number", "null"]},
+                "loop_mops": {"type": ["number", "null"]},
+            },
+        },
+    },
+}
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def validate(doc: Doc, name: str) -> list[str]:
     """Validation errors of `doc` against schema `name` as readable strings (empty: valid)."""
-    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors]
+    validator = (
+        jsonschema.Draft202012Validator(PROBE_RECORD_SCHEMA)
+        if name == "probe-record.v1"
+        else _validator(name)
+    )
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {_short(e.message)}" for e in errors]
+
+
+def _invalid(source: Path | str, what: str, problems: list[str]) -> ResultError:
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return ResultError(f"{source}: invalid {what}: {problems[0]}{more}")
+
+
+def _as_object(doc: Any, source: Path | str, what: str) -> Doc:
+    if not isinstance(doc, dict):
+        raise ResultError(f"{source}: expected a {what} (a JSON object), got {type(doc).__name__}")
+    return doc
+
+
+def check_record(doc: Any, source: Path | str = "<record>") -> Doc:
+    """A cell record as read from disk: upgraded to the current version (newer refused), its payload
+    too, then validated against cell-record.v2 + payload-result.v2. ResultError naming the field."""
+    record = _as_object(doc, source, "cell record")
+    if isinstance(record.get("payload"), dict):
+        record = {**record, "payload": upgrade_payload(record["payload"], f"{source}: payload")}
+    record = upgrade_record(record, source)
+    problems = validate_record(record)
+    if problems:
+        raise _invalid(source, "cell record", problems)
+    return record
+
+
+def check_manifest(doc: Any, source: Path | str = "<manifest>") -> Doc:
+    manifest = _upgrade(
+        _as_object(doc, source, "run manifest"), MANIFEST_SCHEMA_VERSION, {}, source, "manifest"
+    )
+    problems = validate(manifest, f"run-manifest.v{MANIFEST_SCHEMA_VERSION}")
+    if problems:
+        raise _invalid(source, "run manifest", problems)
+    return manifest
+
+
+def check_probe(doc: Any, source: Path | str = "<probe record>") -> Doc:
+    probe = _upgrade(
+        _as_object(doc, source, "probe record"), PROBE_SCHEMA_VERSION, {}, source, "probe record"
+    )
+    problems = validate(probe, "probe-record.v1")
+    if problems:
+        raise _invalid(source, "probe record", problems)
+    return probe
 
 
 def validate_record(record: Doc) -> list[str]:
@@ -197,13 +342,9 @@ class RunStore:
         write_json_atomic(self.manifest_path, manifest)
 
     def read_manifest(self) -> Doc:
-        if not self.manifest_path.exists():
+        if not self.manifest_path.is_file():
             raise ResultError(f"{self.path}: not a run folder (no manifest.json)")
-        doc: Doc = read_json(self.manifest_path)
-        version = doc.get("schema_version")
-        if not isinstance(version, int) or version > MANIFEST_SCHEMA_VERSION:
-            raise ResultError(f"{self.manifest_path}: unsupported manifest schema_version {version!r}")
-        return doc
+        return check_manifest(read_json(self.manifest_path), self.manifest_path)
 
     def write_record(self, record: Doc) -> Path:
         problems = validate_record(record)
@@ -230,16 +371,23 @@ class RunStore:
         if not self.probes_dir.is_dir():
             return
         for path in sorted(self.probes_dir.glob("*.json")):
-            doc = read_json(path)
-            if isinstance(doc, dict) and doc.get("kind") == PROBE_KIND:
-                yield doc
+            yield check_probe(read_json(path), path)
 
     def iter_records(self) -> Iterator[Doc]:
+        """Every record (upgraded, validated); two files holding the same execution are refused."""
         if not self.cells_dir.is_dir():
             return
+        seen: dict[tuple[str, int, int | None], Path] = {}
         for path in sorted(self.cells_dir.glob("*.json")):
-            doc = read_json(path)
-            yield upgrade_record(doc, path)
+            record = check_record(read_json(path), path)
+            key = (record["cell_id"], record["repeat"], record["attempt"] if record.get("rerun") else None)
+            if key in seen:
+                raise ResultError(
+                    f"{path}: cell {key[0]} repeat {key[1]} is recorded twice (also in {seen[key].name}); "
+                    "expected one record per execution"
+                )
+            seen[key] = path
+            yield record
 
     def done(self) -> set[tuple[str, int]]:
         """(cell_id, repeat) pairs that already have a final record (any status; re-run attempts aside)."""
@@ -259,10 +407,19 @@ def load_run(path: Path) -> RunData:
     return RunStore(path).load()
 
 
+def _has_manifest(folder: Path) -> bool:
+    try:
+        return (folder / "manifest.json").is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve_run(results_dir: Path, ref: str) -> Path:
     """A run given as a path, a run id under results_dir, or 'latest'."""
+    if not ref.strip() or "\x00" in ref:
+        raise ResultError(f"run {ref!r}: expected a run id, a run folder or 'latest'")
     direct = Path(ref)
-    if (direct / "manifest.json").exists():
+    if _has_manifest(direct):
         return direct
     if ref == "latest":
         runs = list_runs(results_dir)
@@ -270,7 +427,7 @@ def resolve_run(results_dir: Path, ref: str) -> Path:
             raise ResultError(f"{results_dir}: no runs yet")
         return runs[-1]
     candidate = results_dir / ref
-    if (candidate / "manifest.json").exists():
+    if _has_manifest(candidate):
         return candidate
     raise ResultError(f"run {ref!r}: no such run folder (looked at {direct} and {candidate})")
 
@@ -279,4 +436,16 @@ def list_runs(results_dir: Path) -> list[Path]:
     """Run folders under results_dir, oldest first (run ids start with a UTC timestamp)."""
     if not results_dir.is_dir():
         return []
-    return sorted(p for p in results_dir.iterdir() if (p / "manifest.json").exists())
+    return sorted(p for p in results_dir.iterdir() if not p.name.startswith(".") and _has_manifest(p))
+
+
+def load_runs(paths: list[Path]) -> tuple[list[RunData], list[tuple[Path, str]]]:
+    """Every run that loads; the others as (path, why) so a caller can warn and go on."""
+    runs: list[RunData] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except ResultError as exc:
+            skipped.append((path, str(exc)))
+    return runs, skipped

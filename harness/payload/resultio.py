@@ -6,7 +6,7 @@ import math
 import os
 import traceback
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SPEC_VERSION = 1
 WORKLOADS = ("mlp_fit", "mlp_loop", "cnn_fit")
 MODES = ("graph", "function", "eager")
@@ -87,7 +87,7 @@ def new_result():
         "schema_version": SCHEMA_VERSION, "status": "failed", "cell_id": None, "spec": None,
         "api_style": None, "runtime": None,
         "phases_s": dict.fromkeys(("interpreter", "import", "data", "build", "first_step", "train_total",
-                                   "eval")),
+                                   "eval", "fit_total", "fit_tail")),  # fit_*: keras-fit workloads only
         "steps": {"warmup_steps": None, "window_steps": None, "step_time_s": [], "steps_measured": 0,
                   "total_steps": 0, "steps_per_epoch": None},
         "epochs": {"epoch_time_s": [], "loss": [], "accuracy": []},

@@ -24,7 +24,7 @@ MATRIX = textwrap.dedent(
       mlp_fit: {params: {input: tfdata}}
     defaults: {epochs: 1, train_samples: 640, eval_samples: 320, warmup_steps: 2, window_steps: 4}
     profiles:
-      quick: {repeats: 1, timeout_s: 300}
+      quick: {repeats: 1, timeout_s: 300, quiet: {wait_s: 0}}
     """
 )
 
@@ -54,7 +54,8 @@ def test_local_runner_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = list(results.iterdir())
     run = load_run(run_dir)
-    assert len(run.records) == 3
+    final = [r for r in run.records if not r.get("rerun")]  # contended attempts that were re-run aside
+    assert len(final) == 3
     for record in run.records:
         assert validate_record(record) == []
         assert record["status"] == "ok"

@@ -95,3 +95,9 @@ def test_model_params_and_flops(payload_modules):
         784,
         512,
     )
+
+
+def test_new_result_has_null_fit_phases(payload_modules):
+    doc = payload_modules["resultio"].new_result()
+    assert doc["schema_version"] == 2
+    assert doc["phases_s"]["fit_total"] is None and doc["phases_s"]["fit_tail"] is None
