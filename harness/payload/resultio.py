@@ -88,7 +88,8 @@ def new_result():
         "api_style": None, "runtime": None,
         "phases_s": dict.fromkeys(("interpreter", "import", "data", "build", "first_step", "train_total",
                                    "eval", "fit_total", "fit_tail")),  # fit_*: keras-fit workloads only
-        "steps": {"warmup_steps": None, "window_steps": None, "step_time_s": [], "steps_measured": 0,
+        "steps": {"warmup_steps": None, "window_steps": None, "step_time_s": [], "cpu_time_s": [],
+                  "steps_measured": 0,
                   "total_steps": 0, "steps_per_epoch": None},
         "epochs": {"epoch_time_s": [], "loss": [], "accuracy": []},
         "throughput_samples_per_s": None,

@@ -5,6 +5,8 @@ import resource
 import time
 
 clock = time.perf_counter
+#: CPU seconds of this process, all threads (CLOCK_PROCESS_CPUTIME_ID on Linux)
+cpu_clock = time.process_time
 
 
 def process_age_s():
@@ -60,12 +62,16 @@ class WindowTimer(object):
     boundaries (iterator re-creation, epoch-end callbacks).
     """
 
-    def __init__(self, warmup, window):
+    def __init__(self, warmup, window, wall_clock=None, process_clock=None):
         self.warmup = warmup
         self.window = window
+        self._clock = wall_clock or clock
+        self._cpu = process_clock or cpu_clock
         self.samples = []
+        self.cpu_samples = []
         self.global_step = 0
         self._t0 = None
+        self._c0 = None
         self._n = 0
 
     def epoch_begin(self):
@@ -78,15 +84,17 @@ class WindowTimer(object):
             return
         if self._t0 is None:
             sync()
-            self._t0 = clock()
+            self._t0 = self._clock()
+            self._c0 = self._cpu()
             self._n = 0
             return
         self._n += 1
         if self._n == self.window:
             sync()
-            now = clock()
+            now, cpu_now = self._clock(), self._cpu()
             self.samples.append((now - self._t0) / self.window)
-            self._t0 = now
+            self.cpu_samples.append((cpu_now - self._c0) / self.window)
+            self._t0, self._c0 = now, cpu_now
             self._n = 0
 
 
@@ -122,6 +130,7 @@ def fill_timing(doc, spec, timer, epochs, steps_per_epoch):
     steps["warmup_steps"] = spec["warmup_steps"]
     steps["window_steps"] = spec["window_steps"]
     steps["step_time_s"] = list(timer.samples)
+    steps["cpu_time_s"] = list(timer.cpu_samples)
     steps["steps_measured"] = len(timer.samples) * spec["window_steps"]
     steps["total_steps"] = timer.global_step
     steps["steps_per_epoch"] = steps_per_epoch

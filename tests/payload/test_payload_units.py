@@ -28,6 +28,8 @@ def test_window_timer_counts(payload_modules, spe, epochs, warmup, window):
         for _ in range(spe):
             timer.step_end(lambda: syncs.append(1))
     assert len(timer.samples) == expected_windows(spe, epochs, warmup, window)
+    assert len(timer.cpu_samples) == len(timer.samples)  # CPU seconds per step, window by window
+    assert all(c >= 0 for c in timer.cpu_samples)
     assert timer.global_step == spe * epochs
     assert len(syncs) <= 2 * len(timer.samples) + epochs  # sync only at window edges
 
@@ -101,3 +103,15 @@ def test_new_result_has_null_fit_phases(payload_modules):
     doc = payload_modules["resultio"].new_result()
     assert doc["schema_version"] == 2
     assert doc["phases_s"]["fit_total"] is None and doc["phases_s"]["fit_tail"] is None
+
+
+def test_window_cpu_time_per_step(payload_modules):
+    timing = payload_modules["timing"]
+    wall = iter(range(0, 1000, 10))  # 10 s per reading
+    cpu = iter(range(0, 1000, 4))  # 4 CPU s per reading
+    timer = timing.WindowTimer(1, 2, lambda: float(next(wall)), lambda: float(next(cpu)))
+    timer.epoch_begin()
+    for _ in range(5):
+        timer.step_end(lambda: None)
+    # window opens at step 1 (wall 0, cpu 0) and closes at step 3 (wall 10, cpu 4): 2 steps
+    assert timer.samples == [5.0, 5.0] and timer.cpu_samples == [2.0, 2.0]
