@@ -50,9 +50,15 @@ def comparison_doc(
                 "regression": bool(bad.iloc[i]) if bad is not None else None,
             }
         )
+    host = stats.host_change(a.drift, b.drift)
+    if host.confounded:
+        for c in cells:
+            if c["verdict"] in ("slower", "faster"):
+                c["verdict"] = "inconclusive"
+                c["text"] = f"inconclusive: {c['text']}; but the host itself changed between the runs"
     only_a = sorted(set(a.cells.executions) - set(b.cells.executions))
     only_b = sorted(set(b.cells.executions) - set(a.cells.executions))
-    regressions = [c["cell_id"] for c in cells if c["regression"]]
+    regressions: list[str] = [str(c["cell_id"]) for c in cells if c["regression"]]
     return {
         "kind": COMPARE_KIND,
         "schema_version": COMPARE_VERSION,
@@ -68,8 +74,20 @@ def comparison_doc(
         "only_in_b": only_b,
         "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in stats.verdicts_kinds()},
         "regressions": regressions,
-        "gate": None if threshold is None else ("fail" if regressions else "pass"),
+        "host": {
+            "matmul_change_pct": host.matmul_pct,
+            "loop_change_pct": host.loop_pct,
+            "confounded": host.confounded,
+            "note": host.note,
+        },
+        "gate": None if threshold is None else _gate(regressions, host.confounded),
     }
+
+
+def _gate(regressions: list[str], confounded: bool) -> str:
+    if confounded:
+        return "undecided"
+    return "fail" if regressions else "pass"
 
 
 def compare_runs(
@@ -102,6 +120,8 @@ def compare_runs(
             f"--fail-on-regression: no cell was measured in both {run_a.run_id} and {run_b.run_id}; "
             "the gate cannot decide"
         )
+    if doc["gate"] == "undecided":
+        raise ResultError(f"--fail-on-regression: {doc['host']['note']}; the gate cannot decide")
     return 1 if doc["gate"] == "fail" else 0
 
 
@@ -148,6 +168,12 @@ def _print_table(doc: dict[str, Any], a: stats.RunAnalysis, b: stats.RunAnalysis
             f"{counts['not comparable']} not comparable (unit of replication: execution)"
         )
     )
+    if doc["host"]["confounded"]:
+        console.print(Text(f"warning: {doc['host']['note']}", style="bold yellow"))
+    elif doc["host"]["matmul_change_pct"] is not None:
+        console.print(
+            Text(f"host speed (calibration probe, B vs A): {doc['host']['matmul_change_pct']:+.1f}% matmul")
+        )
     if doc["only_in_a"] or doc["only_in_b"]:
         console.print(
             Text(

@@ -215,9 +215,13 @@ class Runner:
         shutil.rmtree(request.in_dir.parent, ignore_errors=True)
         return record
 
-    def probe(self, cell: Cell, index: int, label: str) -> dict[str, Any]:
-        """Run the calibration probe in `cell`'s image and store its record (probes/NNN.json)."""
-        request = replace(self._request(Job(cell, 0), name=f"probe-{index:03d}"), entry="probe")
+    def probe(self, cell: Cell, index: int, label: str, cpus: float | None = None) -> dict[str, Any]:
+        """Run the calibration probe in `cell`'s image and store its record (probes/NNN.json). The probe
+        measures the host: it keeps the run's cpuset but not its CPU quota (`cpus`: a quota for the probe
+        alone, to simulate a slower host in tests)."""
+        request = replace(
+            self._request(Job(cell, 0), name=f"probe-{index:03d}"), entry="probe", cpus=cpus, mem_limit=None
+        )
         request.in_dir.mkdir(parents=True, exist_ok=True)
         request.out_dir.mkdir(parents=True, exist_ok=True)
         request.out_dir.chmod(0o777)

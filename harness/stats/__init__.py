@@ -36,7 +36,7 @@ from harness.stats.comparisons import (
 from harness.stats.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.stats.frame import PHASES, params_key, params_label, records_frame, samples_frame
 from harness.stats.history import HISTORY_THRESHOLD_PCT, history_regressions, history_trends
-from harness.stats.probes import DRIFT_WARN_PCT, Drift, probe_drift
+from harness.stats.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift
 from harness.stats.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.store import RunData
 
@@ -56,6 +56,7 @@ __all__ = [
     "TIMES",
     "BaselineChoice",
     "CellTable",
+    "HostChange",
     "RunAnalysis",
     "analyse_run",
     "bootstrap_medians",
@@ -69,6 +70,7 @@ __all__ = [
     "geometric_mean_ratios",
     "history_regressions",
     "history_trends",
+    "host_change",
     "image_order",
     "params_key",
     "params_label",

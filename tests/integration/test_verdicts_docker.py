@@ -183,8 +183,7 @@ def test_slowed_probe_flags_its_round(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "probe-run")
     runner = Runner(backend, store, "itest-probe", timeout_s=120)
     runner.probe(cell, 0, "start")
-    runner.cpus = 0.3
-    runner.probe(cell, 1, "after round 1")
+    runner.probe(cell, 1, "after round 1", cpus=0.3)
     probes = list(store.iter_probes())
     assert all(p["status"] == "ok" for p in probes), probes
     drift = stats.probe_drift(probes)

@@ -113,3 +113,40 @@ def test_unmatched_cells_reported(current_run: RunData, earlier_run: RunData) ->
     partial.records = [r for r in partial.records if "cnn_fit" not in r["cell_id"]]
     compare_runs(current_run, partial, None, console)
     assert "not compared: 2 cell(s) measured only in A" in buf.getvalue()
+
+
+def _with_probes(run: RunData, rates: list[float]) -> RunData:
+    out = copy.deepcopy(run)
+    out.probes = [
+        {
+            "kind": "tfmh.probe-record",
+            "index": i,
+            "label": f"p{i}",
+            "status": "ok",
+            "result": {"matmul_gflops": r, "loop_mops": 20.0},
+        }
+        for i, r in enumerate(rates)
+    ]
+    return out
+
+
+def test_a_changed_host_makes_verdicts_inconclusive_and_the_gate_undecided(current_run: RunData) -> None:
+    a = _with_probes(current_run, [100.0, 101.0, 99.0])
+    slower = _with_probes(_scaled(current_run, 1.5, "tf2.21-py3.11-cpu/cnn_fit"), [80.0, 81.0, 79.0])
+    console, buf = _console()
+    with pytest.raises(ResultError, match=r"ran 20\.0% slower in B than in A.*the gate cannot decide"):
+        compare_runs(a, slower, 10.0, console, as_json=True)
+    doc = json.loads(buf.getvalue())
+    assert (
+        doc["host"]["confounded"] and doc["host"]["matmul_change_pct"] == -20.0 and doc["gate"] == "undecided"
+    )
+    assert doc["counts"]["slower"] == 0 and doc["counts"]["faster"] == 0
+    assert any("the host itself changed" in c["text"] for c in doc["cells"])
+
+
+def test_a_steady_host_is_reported_and_decides(current_run: RunData) -> None:
+    a = _with_probes(current_run, [100.0, 101.0, 99.0])
+    b = _with_probes(_scaled(current_run, 1.5, "tf2.21-py3.11-cpu/cnn_fit"), [98.0, 99.0, 100.0])
+    console, buf = _console()
+    assert compare_runs(a, b, 10.0, console) == 1
+    assert "host speed (calibration probe, B vs A): -1.0% matmul" in buf.getvalue()
