@@ -116,9 +116,11 @@ def definitions(margin_pct: float = DEFAULT_MARGIN_PCT) -> dict[str, str]:
         "overhead": "step time - (flops_per_sample_train x batch_size) / peak FLOP/s, clipped at 0; the peak "
         "is the calibration probe's float32 matmul rate when the run has probes, else the best cell on the "
         "same device in this run: an estimate of per-step time not spent on arithmetic",
-        "drift": f"the calibration probe (fixed float32 matmul + single-thread loop) runs before the first "
-        f"round, between rounds and at the end; a probe more than {DRIFT_WARN_PCT:g}% away from the first "
-        "flags its round",
+        "drift": f"the calibration probe (fixed float32 matmul + single-thread loop, in the baseline image, "
+        f"without the run's CPU quota) runs before the first round, between rounds and at the end; a matmul "
+        f"rate more than {DRIFT_WARN_PCT:g}% away from the first probe's flags its round (the loop is shown, "
+        "not used: its own repeatability is too loose); harness compare refuses step-for-step verdicts "
+        f"between two runs whose median matmul rates differ by more than {DRIFT_WARN_PCT:g}%",
         "fit": f"fit_total is the wall time of model.fit (what the seed article timed); fit_tail is the time "
         f"from the end of the last epoch to fit returning, flagged above {FIT_TAIL_WARN:.0%} of fit_total",
         "quality": f"quality parity fails when |final accuracy - baseline| > {ACC_TOLERANCE} or "
