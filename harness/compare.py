@@ -31,6 +31,14 @@ def comparison_doc(
     a: stats.RunAnalysis, b: stats.RunAnalysis, comp: Any, threshold: float | None, margin: float
 ) -> dict[str, Any]:
     """The machine-readable comparison (`harness compare --format json`)."""
+    host = stats.host_change(a.drift, b.drift)
+    measured_ci = comp[["ratio_lo", "ratio_hi"]]
+    if host.confounded:  # verdicts and the gate use the CI widened by the host's own change
+        widened = [
+            stats.widen(lo, hi, host) for lo, hi in zip(comp["ratio_lo"], comp["ratio_hi"], strict=True)
+        ]
+        comp = comp.assign(ratio_lo=[w[0] for w in widened], ratio_hi=[w[1] for w in widened])
+        comp = stats.reclassify(comp, margin, name_a="A", name_b="B")
     bad = stats.regressed(comp, threshold) if threshold is not None else None
     cells = []
     for i, row in enumerate(comp.to_dict("records")):
@@ -41,6 +49,11 @@ def comparison_doc(
                 "b_step_s": _finite(row["b_step_s"]),
                 "ratio": _finite(row["ratio"]),
                 "ci": [_finite(row["ratio_lo"]), _finite(row["ratio_hi"])],
+                "measured_ci": (
+                    [_finite(measured_ci["ratio_lo"].iloc[i]), _finite(measured_ci["ratio_hi"].iloc[i])]
+                    if host.confounded
+                    else None
+                ),
                 "half_width_pct": _finite(row["half_width_pct"]),
                 "p": _finite(row["p"]),
                 "executions": {"a": int(row["a_n_exec"]), "b": int(row["b_n_exec"])},
@@ -50,12 +63,6 @@ def comparison_doc(
                 "regression": bool(bad.iloc[i]) if bad is not None else None,
             }
         )
-    host = stats.host_change(a.drift, b.drift)
-    if host.confounded:
-        for c in cells:
-            if c["verdict"] in ("slower", "faster"):
-                c["verdict"] = "inconclusive"
-                c["text"] = f"inconclusive: {c['text']}; but the host itself changed between the runs"
     only_a = sorted(set(a.cells.executions) - set(b.cells.executions))
     only_b = sorted(set(b.cells.executions) - set(a.cells.executions))
     regressions: list[str] = [str(c["cell_id"]) for c in cells if c["regression"]]
@@ -80,14 +87,8 @@ def comparison_doc(
             "confounded": host.confounded,
             "note": host.note,
         },
-        "gate": None if threshold is None else _gate(regressions, host.confounded),
+        "gate": None if threshold is None else ("fail" if regressions else "pass"),
     }
-
-
-def _gate(regressions: list[str], confounded: bool) -> str:
-    if confounded:
-        return "undecided"
-    return "fail" if regressions else "pass"
 
 
 def compare_runs(
@@ -120,8 +121,6 @@ def compare_runs(
             f"--fail-on-regression: no cell was measured in both {run_a.run_id} and {run_b.run_id}; "
             "the gate cannot decide"
         )
-    if doc["gate"] == "undecided":
-        raise ResultError(f"--fail-on-regression: {doc['host']['note']}; the gate cannot decide")
     return 1 if doc["gate"] == "fail" else 0
 
 

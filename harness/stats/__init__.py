@@ -31,12 +31,13 @@ from harness.stats.comparisons import (
     compare_to_baseline,
     geometric_mean_ratios,
     image_order,
+    reclassify,
     regressed,
 )
 from harness.stats.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.stats.frame import PHASES, params_key, params_label, records_frame, samples_frame
 from harness.stats.history import HISTORY_THRESHOLD_PCT, history_regressions, history_trends
-from harness.stats.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift
+from harness.stats.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift, widen
 from harness.stats.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.store import RunData
 
@@ -76,10 +77,12 @@ __all__ = [
     "params_label",
     "probe_drift",
     "problem_cells",
+    "reclassify",
     "records_frame",
     "regressed",
     "samples_frame",
     "verdicts_kinds",
+    "widen",
 ]
 
 FIT_TAIL_WARN = 0.03

@@ -138,6 +138,25 @@ def annotate(
     return out
 
 
+def reclassify(out: pd.DataFrame, margin_pct: float, name_a: str = "", name_b: str = "") -> pd.DataFrame:
+    """Verdict kind and sentence again after the CI columns changed (e.g. widened for a host change)."""
+    out = out.copy()
+    out["kind"] = [
+        verdicts.classify(r, lo, hi, margin_pct)
+        for r, lo, hi in zip(out["ratio"], out["ratio_lo"], out["ratio_hi"], strict=True)
+    ]
+    names_b = [name_b] * len(out) if name_b else list(out["b_image"])
+    names_a = [name_a] * len(out) if name_a else list(out["a_image"])
+    out["verdict"] = [
+        verdicts.wording(nb, na, r, lo, hi, margin_pct)
+        for nb, na, r, lo, hi in zip(
+            names_b, names_a, out["ratio"], out["ratio_lo"], out["ratio_hi"], strict=True
+        )
+    ]
+    out["direction"] = [k if k in ("slower", "faster") else "same" for k in out["kind"]]
+    return out
+
+
 def baseline_pairs(cells: CellTable, baseline: str | None) -> pd.DataFrame:
     """Each measured non-baseline cell with the baseline cell of equal (device, workload, params)."""
     st = cells.stats[cells.stats["measured"]]

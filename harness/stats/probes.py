@@ -96,8 +96,8 @@ def _median(values: list[float]) -> float:
 
 
 def host_change(a: Drift, b: Drift, warn_pct: float = DRIFT_WARN_PCT) -> HostChange:
-    """Median probe rate of B vs A (positive: B's host was faster). Confounded when the matmul rates differ
-    by more than `warn_pct`: a step-time difference between the runs cannot then be told from the host's."""
+    """Median probe rate of B vs A (positive: B's host was faster). Beyond `warn_pct` the host itself changed
+    between the runs: part of any step-time difference may be the machine's, not the software's."""
     if not a.points or not b.points:
         return HostChange(None, None, False, None)
     mm = (
@@ -109,9 +109,18 @@ def host_change(a: Drift, b: Drift, warn_pct: float = DRIFT_WARN_PCT) -> HostCha
     confounded = abs(mm) > warn_pct
     note = (
         f"the host's calibration probe ran {abs(mm):.1f}% {'faster' if mm > 0 else 'slower'} in B than in A "
-        f"(median float32 matmul rate; more than {warn_pct:g}%): step-time differences between these runs "
-        "cannot be told apart from the host's own change"
+        f"(median float32 matmul rate; more than {warn_pct:g}%): every ratio CI is widened by that much on "
+        "both sides before a verdict, so only differences larger than the host's own change are called"
         if confounded
         else None
     )
     return HostChange(round(mm, 2), None if loop is None else round(loop, 2), confounded, note)
+
+
+def widen(lo: float, hi: float, change: HostChange) -> tuple[float, float]:
+    """A ratio CI widened by the host's own change between two runs (unchanged when it stayed within the
+    warning level): the host could explain a ratio anywhere in [1/(1+h), 1+h] by itself."""
+    if not change.confounded or change.matmul_pct is None:
+        return lo, hi
+    factor = 1 + abs(change.matmul_pct) / 100
+    return lo / factor, hi * factor

@@ -26,8 +26,6 @@ from tests.integration.test_run_docker import ROOT, _tf215_block, _write
 
 pytestmark = pytest.mark.docker
 
-HOST_CPUS = 2
-
 
 def _matrix(tmp_path: Path) -> Path:
     return _write(
@@ -98,17 +96,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     hog.thread.start()
     out["hog"] = _run(matrix, tmp / "hog", "--quiet-wait", "0")
     hog.thread.join()
-    out["half"] = _run(matrix, tmp / "half", "--cpus", str(HOST_CPUS / 2))
+    out["half"] = _run(matrix, tmp / "half", "--cpus", f"{_half_of_used_cpu(out['a']):.2f}")
     return out
+
+
+def _half_of_used_cpu(run: Path) -> float:
+    """Half the CPU the executions of a run used (telemetry): a quota that makes them CPU-bound."""
+    used = [r["telemetry"]["cpu_cores_mean"] for r in load_run(run).records if r["status"] == "ok"]
+    return max(0.1, sum(used) / len(used) / 2)
 
 
 def test_aa_calls_nothing_faster_or_slower(runs: dict[str, Path]) -> None:
     doc = _compare(runs["a"], runs["b"], "--fail-on-regression", "5")
     assert len(doc["cells"]) == 2
-    assert doc["counts"]["slower"] == 0 and doc["counts"]["faster"] == 0, doc["cells"]
+    assert doc["counts"]["slower"] == 0 and doc["counts"]["faster"] == 0, (doc["host"], doc["cells"])
     assert doc["gate"] == "pass"
     for cell in doc["cells"]:
-        lo, hi = cell["ci"]
+        lo, hi = cell["ci"]  # widened by the host's own change when the probes say it changed
         assert lo <= 1.0 <= hi or cell["verdict"] == "same", cell
 
 
@@ -130,9 +134,7 @@ def test_hog_executions_are_contended_rerun_listed_and_excluded(
     assert quiet and all(r["telemetry"]["others_cores_mean"] < 0.3 for r in quiet)
     doc = _compare(runs["a"], runs["hog"])
     assert doc["counts"]["slower"] == 0 and doc["counts"]["faster"] == 0, doc["cells"]
-    assert sum(c["contended_excluded"]["b"] for c in doc["cells"]) == sum(
-        not r.get("rerun") for r in contended
-    )
+    assert sum(c["contended_excluded"]["b"] for c in doc["cells"]) == len(contended)  # every attempt
     ana = stats.analyse_run(run)
     assert len(ana.contended) == len(contended)
     from harness.report import render_run_html
@@ -162,14 +164,16 @@ def _epoch_step_s(run: Path, cell: str) -> float:
     return sum(values) / len(values)
 
 
-def test_half_the_cpus_is_called_slower(runs: dict[str, Path]) -> None:
+def test_half_the_cpu_is_called_slower(runs: dict[str, Path]) -> None:
+    """Every container held to half the CPU it used in run A: both CPU-bound cells are called slower, with
+    CIs that hold the slowdown measured independently of the window timer (last epoch's time per step)."""
     doc = _compare(runs["a"], runs["half"], "--fail-on-regression", "5")
-    graph = next(c for c in doc["cells"] if "mlp_loop-graph" in c["cell_id"])
-    assert graph["verdict"] == "slower" and graph["regression"], graph
-    lo, hi = graph["ci"]
-    independent = _epoch_step_s(runs["half"], graph["cell_id"]) / _epoch_step_s(runs["a"], graph["cell_id"])
-    assert lo * 0.95 <= independent <= hi * 1.05, (independent, graph)
-    assert doc["gate"] == "fail"
+    assert len(doc["cells"]) == 2 and doc["gate"] == "fail"
+    for cell in doc["cells"]:
+        assert cell["verdict"] == "slower" and cell["regression"], cell
+        lo, hi = cell["ci"]
+        independent = _epoch_step_s(runs["half"], cell["cell_id"]) / _epoch_step_s(runs["a"], cell["cell_id"])
+        assert lo * 0.95 <= independent <= hi * 1.05, (independent, cell)
 
 
 def test_slowed_probe_flags_its_round(tmp_path: Path) -> None:
