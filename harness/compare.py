@@ -79,7 +79,7 @@ def comparison_doc(
         "cells": cells,
         "only_in_a": only_a,
         "only_in_b": only_b,
-        "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in stats.verdicts_kinds()},
+        "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in stats.KINDS},
         "regressions": regressions,
         "host": {
             "matmul_change_pct": host.matmul_pct,

@@ -203,7 +203,7 @@ def _headlines(comparisons: list[Row]) -> list[Doc]:
     for wl, rows in sorted(out.items()):
         summary: dict[str, dict[str, int]] = {}
         for r in rows:
-            counts = summary.setdefault(r.b_image, {k: 0 for k in (*stats.verdicts_kinds(), "suspect")})
+            counts = summary.setdefault(r.b_image, {k: 0 for k in (*stats.KINDS, "suspect")})
             counts[r.kind] += 1
             counts["suspect"] += int(bool(r.quality_suspect))
         shown = rows

@@ -164,8 +164,10 @@ class Runner:
     #: waits for a quiet host before an execution and says how that went; None: do not wait
     gate: Callable[[], dict[str, Any]] | None = None
 
-    def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
-        self.observer.start(len(jobs))
+    def run(self, jobs: list[Job], announce: bool = True) -> list[dict[str, Any]]:
+        """Execute `jobs` in order, storing each final record; `announce`: tell the observer how many."""
+        if announce:
+            self.observer.start(len(jobs))
         records = []
         try:
             for job in jobs:

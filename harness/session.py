@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -262,23 +262,13 @@ class RunSession:
         if rounds:
             self._probe(runner, "start")
         for n, jobs in enumerate(rounds, 1):
-            self._run_round(runner, jobs)
+            runner.run(jobs, announce=False)
             self._probe(runner, f"after round {n}")
         self._adapt(runner, started)
         self.manifest["finished_at"] = iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
         return list(self.store.iter_records())
-
-    def _run_round(self, runner: Runner, jobs: list[Job]) -> None:
-        try:
-            for job in jobs:
-                self.observer.job_started(job)
-                record = runner.run_job(job)
-                self.store.write_record(record)
-                self.observer.job_finished(job, record)
-        finally:
-            shutil.rmtree(self.store.path / ".work", ignore_errors=True)
 
     def _probe(self, runner: Runner, label: str) -> None:
         if not self.settings.probe:
@@ -323,8 +313,7 @@ class RunSession:
                 return
             order = needy if self.adaptive.rounds % 2 else list(reversed(needy))
             jobs = [Job(by_id[c], counts.get(c, 0)) for c in order]
-            self.observer.start(len(jobs))
-            self._run_round(runner, jobs)
+            runner.run(jobs)
             self.adaptive.rounds += 1
             self._probe(runner, f"after adaptive round {self.adaptive.rounds}")
 
@@ -335,11 +324,12 @@ class RunSession:
         return counts
 
     def _round_estimate(self, cells: list[str]) -> float:
+        """Seconds one more round of `cells` should take: the sum of their median wall times so far."""
         walls: dict[str, list[float]] = {}
         for rec in self.store.iter_records():
             if isinstance(rec.get("wall_s"), int | float):
                 walls.setdefault(rec["cell_id"], []).append(float(rec["wall_s"]))
-        return sum(sorted(walls.get(c, [0.0]))[len(walls.get(c, [0.0])) // 2] for c in cells)
+        return sum(statistics.median(walls[c]) for c in cells if c in walls)
 
     def _pair_status(self) -> list[Doc]:
         """Each compared pair (or, without a baseline pair, each cell) against the CI target."""

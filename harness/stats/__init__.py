@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MARGIN_PCT",
     "DRIFT_WARN_PCT",
     "HISTORY_THRESHOLD_PCT",
+    "KINDS",
     "LOSS_REL_TOLERANCE",
     "MIN_REPEATS",
     "MIN_SAMPLES",
@@ -81,16 +82,10 @@ __all__ = [
     "records_frame",
     "regressed",
     "samples_frame",
-    "verdicts_kinds",
     "widen",
 ]
 
 FIT_TAIL_WARN = 0.03
-
-
-def verdicts_kinds() -> tuple[str, ...]:
-    """Every verdict kind, in display order."""
-    return KINDS
 
 
 def definitions(margin_pct: float = DEFAULT_MARGIN_PCT) -> dict[str, str]:

@@ -186,14 +186,10 @@ def cell_table(rec: pd.DataFrame, seed: int = 0, include_contended: bool = False
         stats[col] = stats[col].fillna(0).astype(int)
     stats["n_exec"] = stats["n_exec"].fillna(0).astype(int)
     stats["measured"] = stats["n_exec"] > 0
-    # names kept for the report: executions measured and their spread
-    stats["n_repeats_measured"] = stats["n_exec"]
-    stats["repeat_cv"] = stats["exec_cv"]
     bs = stats["batch_size"]
     stats["throughput"] = bs / stats["step_s"]
     stats["throughput_ci_lo"] = bs / stats["ci_hi_s"]
     stats["throughput_ci_hi"] = bs / stats["ci_lo_s"]
-    stats["throughput_median"] = stats["throughput"]
     _add_flops(stats)
     stats["warnings"] = _warnings_column(stats).where(stats["measured"], "")
     stats["label"] = runtime_labels(stats)
