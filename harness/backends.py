@@ -159,13 +159,14 @@ class DockerBackend:
                 status = ensure_image(image, self.engine, self.cache_dir, self.on_log)
         except BuildError as exc:
             self.details[image.name] = str(exc)
-            return Availability(False, f"image build failed: {build_failure_reason(image.name, exc)}", True)
+            reason = f"image build failed: {build_failure_reason(image.name, exc)}"
+            return Availability(False, reason, True, detail=str(exc))
         self._python[image.name] = image.base.python_bin if image.base.kind == "registry" else "python3"
         if status.available and status.tag:
             self._images[image.name] = (status.tag, status.image_id)
         if status.detail:
             self.details[image.name] = status.detail
-        return Availability(status.available, status.reason)
+        return Availability(status.available, status.reason, detail=status.detail)
 
     def device_available(self, device: str) -> Availability:
         if device != "gpu":

@@ -200,7 +200,10 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def _annotate_engine(cells: list[Cell]) -> list[Cell]:
-    """Mark the cells this host cannot run: no GPU, or a registry base that cannot be had (no pull)."""
+    """Mark the cells this host cannot run: no GPU, or a registry base that cannot be had (no pull). Reasons
+    are short; the engine's raw error goes with the cell (its record's log_tail)."""
+    from harness.images import short_engine_reason
+
     try:
         engine = _engine()
     except HarnessError as exc:
@@ -213,8 +216,9 @@ def _annotate_engine(cells: list[Cell]) -> list[Cell]:
         if cell.available and base.kind == "registry":
             if base.image not in registry:
                 registry[base.image] = engine.registry_available(base.image)
-            ok, why = registry[base.image]
-            cell = cell if ok else cell.unavailable(why)
+            ok, raw = registry[base.image]
+            short = f"registry unreachable: {short_engine_reason(raw, base.image)}"
+            cell = cell if ok else cell.unavailable(short, detail=raw)
         if cell.available and cell.device == "gpu" and not gpu_ok:
             cell = cell.unavailable(f"no GPU: {gpu_reason}")
         out.append(cell)

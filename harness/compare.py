@@ -84,6 +84,8 @@ def comparison_doc(
         "host": {
             "matmul_change_pct": host.matmul_pct,
             "loop_change_pct": host.loop_pct,
+            "within_run_swing_pct": host.within_pct,
+            "ci_widened_pct": host.widen_pct,
             "confounded": host.confounded,
             "note": host.note,
         },
@@ -171,7 +173,10 @@ def _print_table(doc: dict[str, Any], a: stats.RunAnalysis, b: stats.RunAnalysis
         console.print(Text(f"warning: {doc['host']['note']}", style="bold yellow"))
     elif doc["host"]["matmul_change_pct"] is not None:
         console.print(
-            Text(f"host speed (calibration probe, B vs A): {doc['host']['matmul_change_pct']:+.1f}% matmul")
+            Text(
+                f"host speed (calibration probe, B vs A): {doc['host']['matmul_change_pct']:+.1f}% matmul; "
+                f"largest swing within a run {doc['host']['within_run_swing_pct']:.1f}%"
+            )
         )
     if doc["only_in_a"] or doc["only_in_b"]:
         console.print(

@@ -347,7 +347,8 @@ class DockerEngine:
         return (True, image_id) if image_id else (False, f"pull of {ref} reported success but no image")
 
     def registry_available(self, ref: str, timeout_s: float = 20.0) -> tuple[bool, str]:
-        """Whether ``ref`` is here or its registry answers for it, without pulling (for `harness plan`)."""
+        """Whether ``ref`` is here or its registry answers for it, without pulling (for `harness plan`);
+        when not, the engine's raw error text."""
         if self.image_id(ref) is not None:
             return True, "present locally"
         api = self._client.api
@@ -356,9 +357,9 @@ class DockerEngine:
         try:
             api.inspect_distribution(ref)  # type: ignore[no-untyped-call]
         except docker.errors.APIError as exc:
-            return False, f"registry unreachable: {str(exc.explanation or exc).strip()}"
+            return False, str(exc.explanation or exc).strip()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            return False, f"registry unreachable: {str(exc).strip()}"
+            return False, str(exc).strip()
         finally:
             api.timeout = old_timeout
         return True, "in the registry (pulled at build time)"

@@ -69,6 +69,8 @@ class Availability:
     reason: str | None = None
     #: the image could not be built: its cells are failures, not merely unavailable
     failed: bool = False
+    #: the full text behind a short reason (the engine's raw error, a build log tail); kept in the record
+    detail: str | None = None
 
 
 class Backend(Protocol):

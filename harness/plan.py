@@ -42,6 +42,8 @@ class Cell:
     reason: str | None = None
     #: status recorded for a cell that does not run: unavailable, or failed (its image did not build)
     skip_status: str = "unavailable"
+    #: the full text behind `reason` (raw engine error, build log tail): the record's log_tail
+    detail: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -54,8 +56,8 @@ class Cell:
             "reason": self.reason,
         }
 
-    def unavailable(self, reason: str, status: str = "unavailable") -> Cell:
-        return replace(self, available=False, reason=reason, skip_status=status)
+    def unavailable(self, reason: str, status: str = "unavailable", detail: str | None = None) -> Cell:
+        return replace(self, available=False, reason=reason, skip_status=status, detail=detail)
 
 
 @dataclass(frozen=True)

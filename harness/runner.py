@@ -134,10 +134,12 @@ def mark_availability(
             out.append(cell)
         elif not img.available:
             out.append(
-                cell.unavailable(img.reason or "image unavailable", "failed" if img.failed else "unavailable")
+                cell.unavailable(
+                    img.reason or "image unavailable", "failed" if img.failed else "unavailable", img.detail
+                )
             )
         elif not dev.available:
-            out.append(cell.unavailable(dev.reason or f"no {cell.device} here"))
+            out.append(cell.unavailable(dev.reason or f"no {cell.device} here", detail=dev.detail))
         else:
             out.append(cell)
     return out
@@ -184,7 +186,11 @@ class Runner:
         """The final record of a job; contended attempts that were re-run are stored on the way."""
         if not job.cell.available:
             return make_record(
-                self.run_id, job, status=job.cell.skip_status, reason=job.cell.reason or "unavailable"
+                self.run_id,
+                job,
+                status=job.cell.skip_status,
+                reason=job.cell.reason or "unavailable",
+                log_tail=(job.cell.detail or "")[-LOG_TAIL_CHARS:],
             )
         attempt = 0
         while True:

@@ -118,7 +118,8 @@ def definitions(margin_pct: float = DEFAULT_MARGIN_PCT) -> dict[str, str]:
         f"without the run's CPU quota) runs before the first round, between rounds and at the end; a matmul "
         f"rate more than {DRIFT_WARN_PCT:g}% away from the first probe's flags its round (the loop is shown, "
         "not used: its own repeatability is too loose); when two runs' median matmul rates differ by more "
-        f"than {DRIFT_WARN_PCT:g}%, harness compare widens every ratio CI by that change before a verdict",
+        f"than {DRIFT_WARN_PCT:g}%, or one probe swung more than that from its own run's median, harness "
+        "compare widens every ratio CI by the larger change before a verdict",
         "fit": f"fit_total is the wall time of model.fit (what the seed article timed); fit_tail is the time "
         f"from the end of the last epoch to fit returning, flagged above {FIT_TAIL_WARN:.0%} of fit_total",
         "quality": f"quality parity fails when |final accuracy - baseline| > {ACC_TOLERANCE} or "

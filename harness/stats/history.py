@@ -1,5 +1,6 @@
 """Trends of cells over earlier runs, and regressions against the previous run of each cell (the same
-definition as `harness compare`: the CI's lower bound of the slowdown is beyond the threshold)."""
+definition as `harness compare`: the CI, widened by the host's own change between the runs as the calibration
+probes measured it, has its lower bound of the slowdown beyond the threshold)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from harness.stats.cells import CellTable
 from harness.stats.comparisons import compare_pairs, regressed
+from harness.stats.probes import Drift, host_change, widen
 
 HISTORY_THRESHOLD_PCT = 5.0
 
@@ -19,6 +21,7 @@ class HasCells(Protocol):
     def run_id(self) -> str: ...
 
     cells: CellTable
+    drift: Drift
 
 
 def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFrame:
@@ -51,6 +54,7 @@ def history_regressions(
 ) -> pd.DataFrame:
     """Each measured cell of the current run against the newest earlier run that measured it."""
     cols = ["cell_id", "prev_run_id", "prev_step_s", "step_s", "change_pct", "ratio_lo", "ratio_hi", "status"]
+    cols.append("host_widened_pct")
     earlier = sorted((h for h in history if h.run_id < current.run_id), key=lambda h: h.run_id)
     rows = []
     for cell in sorted(current.cells.executions):
@@ -58,6 +62,9 @@ def history_regressions(
         if prev is None:
             continue
         comp = compare_pairs(prev.cells, current.cells, pd.DataFrame({"a_cell": [cell], "b_cell": [cell]}))
+        host = host_change(prev.drift, current.drift)
+        lo, hi = widen(float(comp["ratio_lo"].iloc[0]), float(comp["ratio_hi"].iloc[0]), host)
+        comp = comp.assign(ratio_lo=[lo], ratio_hi=[hi])
         r = comp.iloc[0]
         slower = bool(regressed(comp, threshold_pct).iloc[0])
         faster = bool(regressed(comp.assign(ratio_lo=1 / comp["ratio_hi"]), threshold_pct).iloc[0])
@@ -71,6 +78,7 @@ def history_regressions(
                 "ratio_lo": float(r["ratio_lo"]),
                 "ratio_hi": float(r["ratio_hi"]),
                 "status": "regression" if slower else ("improvement" if faster else "unchanged"),
+                "host_widened_pct": host.widen_pct,
             }
         )
     return pd.DataFrame(rows, columns=cols)

@@ -81,10 +81,15 @@ def probe_drift(probes: list[Doc], warn_pct: float = DRIFT_WARN_PCT) -> Drift:
 
 @dataclass(frozen=True)
 class HostChange:
-    """How much faster or slower the host was in run B than in run A, from their calibration probes."""
+    """How much the host's own speed moved across two runs, from their calibration probes: B's median rate
+    vs A's, and the largest swing of a single probe from its own run's median (positive: faster)."""
 
     matmul_pct: float | None
     loop_pct: float | None
+    #: the largest |probe / own run's median - 1| over both runs, percent
+    within_pct: float | None
+    #: what every ratio CI is widened by on both sides (the larger of |matmul_pct| and within_pct), or None
+    widen_pct: float | None
     confounded: bool
     note: str | None
 
@@ -95,32 +100,54 @@ def _median(values: list[float]) -> float:
     return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
+def _swing(points: list[ProbePoint]) -> float:
+    med = _median([p.matmul_gflops for p in points])
+    return max(abs(p.matmul_gflops / med - 1) * 100 for p in points) if med > 0 else 0.0
+
+
+def _host_note(mm: float, within: float, warn_pct: float) -> str:
+    moved = []
+    if abs(mm) > warn_pct:
+        moved.append(f"ran {abs(mm):.1f}% {'faster' if mm > 0 else 'slower'} in B than in A (median rates)")
+    if within > warn_pct:
+        moved.append(f"swung by up to {within:.1f}% within a run")
+    widen_by = max(abs(mm), within)
+    return (
+        f"the host's calibration probe (float32 matmul) {' and '.join(moved)}, more than {warn_pct:g}%: "
+        f"every ratio CI is widened by {widen_by:.1f}% on both sides before a verdict, so only differences "
+        "larger than the host's own change are called (runs minutes apart on a shared host differ by its "
+        "drift, which no within-run CI holds; to decide, put both in one matrix, whose rounds interleave)"
+    )
+
+
 def host_change(a: Drift, b: Drift, warn_pct: float = DRIFT_WARN_PCT) -> HostChange:
-    """Median probe rate of B vs A (positive: B's host was faster). Beyond `warn_pct` the host itself changed
-    between the runs: part of any step-time difference may be the machine's, not the software's."""
+    """The host's own change across runs A and B. Beyond `warn_pct` (between the runs' median rates, or a
+    probe's swing within either run) part of any step-time difference may be the machine's, not the
+    software's, and `widen` makes room for it."""
     if not a.points or not b.points:
-        return HostChange(None, None, False, None)
+        return HostChange(None, None, None, None, False, None)
     mm = (
         _median([p.matmul_gflops for p in b.points]) / _median([p.matmul_gflops for p in a.points]) - 1
     ) * 100
     loops_a = [p.loop_mops for p in a.points if math.isfinite(p.loop_mops)]
     loops_b = [p.loop_mops for p in b.points if math.isfinite(p.loop_mops)]
     loop = (_median(loops_b) / _median(loops_a) - 1) * 100 if loops_a and loops_b else None
-    confounded = abs(mm) > warn_pct
-    note = (
-        f"the host's calibration probe ran {abs(mm):.1f}% {'faster' if mm > 0 else 'slower'} in B than in A "
-        f"(median float32 matmul rate; more than {warn_pct:g}%): every ratio CI is widened by that much on "
-        "both sides before a verdict, so only differences larger than the host's own change are called"
-        if confounded
-        else None
+    within = max(_swing(a.points), _swing(b.points))
+    confounded = abs(mm) > warn_pct or within > warn_pct
+    return HostChange(
+        round(mm, 2),
+        None if loop is None else round(loop, 2),
+        round(within, 2),
+        round(max(abs(mm), within), 2) if confounded else None,
+        confounded,
+        _host_note(mm, within, warn_pct) if confounded else None,
     )
-    return HostChange(round(mm, 2), None if loop is None else round(loop, 2), confounded, note)
 
 
 def widen(lo: float, hi: float, change: HostChange) -> tuple[float, float]:
-    """A ratio CI widened by the host's own change between two runs (unchanged when it stayed within the
+    """A ratio CI widened by the host's own change across two runs (unchanged when it stayed within the
     warning level): the host could explain a ratio anywhere in [1/(1+h), 1+h] by itself."""
-    if not change.confounded or change.matmul_pct is None:
+    if not change.confounded or change.widen_pct is None:
         return lo, hi
-    factor = 1 + abs(change.matmul_pct) / 100
+    factor = 1 + change.widen_pct / 100
     return lo / factor, hi * factor

@@ -226,6 +226,10 @@ def test_ci_profile_end_to_end_with_report(tmp_path: Path, engine: DockerEngine)
     registry = [r for r in run.records if r["cell"]["image"] == "tf1.15-py3.6-official"]
     assert registry and all(r["status"] == "unavailable" for r in registry)
     assert all("registry" in r["reason"] or "needs TF 2.x" in r["reason"] for r in registry)
+    unreachable = [r for r in registry if "registry unreachable" in r["reason"]]
+    for rec in unreachable:  # a short reason; the engine's raw error kept in the record
+        assert len(rec["reason"]) <= 160 and "\n" not in rec["reason"], rec["reason"]
+        assert rec["log_tail"].strip() and rec["log_tail"] != rec["reason"], rec
     for image, tf in (("tf2.15-py3.11", "2.15"), ("tf2.21-py3.11", "2.21")):
         mine = [r for r in run.records if r["cell"]["image"] == image and not r.get("rerun")]
         assert len(mine) == 7 * 2, image  # 7 workload variants x 2 repeats (contended re-runs aside)

@@ -12,6 +12,7 @@ from rich.console import Console
 from harness.compare import compare_runs
 from harness.errors import ResultError
 from harness.store import RunData
+from tests.report.probes import probe_records
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -117,16 +118,7 @@ def test_unmatched_cells_reported(current_run: RunData, earlier_run: RunData) ->
 
 def _with_probes(run: RunData, rates: list[float]) -> RunData:
     out = copy.deepcopy(run)
-    out.probes = [
-        {
-            "kind": "tfmh.probe-record",
-            "index": i,
-            "label": f"p{i}",
-            "status": "ok",
-            "result": {"matmul_gflops": r, "loop_mops": 20.0},
-        }
-        for i, r in enumerate(rates)
-    ]
+    out.probes = probe_records(rates)
     return out
 
 
@@ -138,7 +130,7 @@ def test_a_changed_host_widens_every_ci_before_a_verdict(current_run: RunData) -
     assert compare_runs(a, slower, 10.0, console, as_json=True) == 1
     doc = json.loads(buf.getvalue())
     assert doc["host"]["confounded"] and doc["host"]["matmul_change_pct"] == -20.0
-    assert "widened by that much on both sides" in doc["host"]["note"]
+    assert "widened by 20.0% on both sides" in doc["host"]["note"] and doc["host"]["ci_widened_pct"] == 20.0
     for cell in doc["cells"]:
         lo, hi = cell["measured_ci"]
         assert cell["ci"][0] == pytest.approx(lo / 1.2) and cell["ci"][1] == pytest.approx(hi * 1.2)
@@ -156,4 +148,25 @@ def test_a_steady_host_is_reported_and_decides(current_run: RunData) -> None:
     b = _with_probes(_scaled(current_run, 1.5, "tf2.21-py3.11-cpu/cnn_fit"), [98.0, 99.0, 100.0])
     console, buf = _console()
     assert compare_runs(a, b, 10.0, console) == 1
-    assert "host speed (calibration probe, B vs A): -1.0% matmul" in buf.getvalue()
+    assert "host speed (calibration probe, B vs A): -1.0% matmul; largest swing within a run 1.0%" in (
+        buf.getvalue()
+    )
+
+
+def test_a_host_that_swung_within_a_run_widens_every_ci(current_run: RunData) -> None:
+    """Equal median probe rates, but one probe of B 30% slower than B's median: the host moved by that much
+    while these runs were measured, so a cross-run difference of that size is not called."""
+    a = _with_probes(current_run, [100.0, 101.0, 99.0])
+    b = _with_probes(
+        _scaled(current_run, 1.2, "tf2.21-py3.11-cpu/cnn_fit"), [100.0, 70.0, 101.0, 99.0, 100.0]
+    )
+    console, buf = _console()
+    assert compare_runs(a, b, 10.0, console, as_json=True) == 0
+    doc = json.loads(buf.getvalue())
+    host = doc["host"]
+    assert host["confounded"] and abs(host["matmul_change_pct"]) < 1 and host["within_run_swing_pct"] == 30.0
+    assert host["ci_widened_pct"] == 30.0 and "swung by up to 30.0% within a run" in host["note"]
+    for cell in doc["cells"]:
+        lo, hi = cell["measured_ci"]
+        assert cell["ci"][0] == pytest.approx(lo / 1.3) and cell["ci"][1] == pytest.approx(hi * 1.3)
+        assert cell["verdict"] not in ("slower", "faster") and not cell["regression"], cell

@@ -11,6 +11,7 @@ import pytest
 from harness import stats
 from harness.stats import verdicts
 from harness.stats.estimators import bootstrap_medians, expanded_confidence, hierarchical_means
+from tests.report.probes import probe_records
 
 
 def _records(cells: dict[str, list[list[float]]], image_of=lambda c: c.split("/")[0]) -> list[dict]:
@@ -258,6 +259,28 @@ def test_history_regression_uses_the_ci_lower_bound(current_run, earlier_run) ->
     bad = regs[regs["status"] == "regression"]
     assert sorted(bad.index) == sorted(c for c in regs.index if c.startswith("tf2.21-py3.11-cpu/cnn_fit"))
     assert (bad["ratio_lo"] > 1.05).all()
+
+
+def test_history_regression_widens_by_the_hosts_own_change(current_run) -> None:
+    """The previous run's host was 40% faster by its probes: a 1.3x slowdown is the host's, not a regression;
+    a 2x slowdown is still one. The same rule as harness compare."""
+    prev = copy.deepcopy(current_run)
+    prev.probes = probe_records([140.0, 141.0, 139.0])
+    prev.manifest["run_id"] = "20261126T000000Z-prev"
+    later = copy.deepcopy(current_run)
+    later.probes = probe_records([100.0, 101.0, 99.0])
+    later.manifest["run_id"] = "20261127T000000Z-later"
+    factors = {"tf2.21-py3.11-cpu/cnn_fit": 2.0, "tf2.15-py3.11-cpu/cnn_fit": 1.3}
+    for rec in later.records:
+        f = next((v for k, v in factors.items() if rec["cell_id"].startswith(k)), None)
+        if rec["status"] == "ok" and f:
+            rec["payload"]["steps"]["step_time_s"] = [t * f for t in rec["payload"]["steps"]["step_time_s"]]
+    regs = stats.history_regressions(stats.analyse_run(later), [stats.analyse_run(prev)]).set_index("cell_id")
+    assert (regs["host_widened_pct"].round(1) == 28.6).all()  # 140 -> 100 is 28.6% slower
+    status = {c: regs.loc[c, "status"] for c in regs.index}
+    assert all(v == "regression" for c, v in status.items() if c.startswith("tf2.21-py3.11-cpu/cnn_fit"))
+    assert all(v == "unchanged" for c, v in status.items() if c.startswith("tf2.15-py3.11-cpu/cnn_fit"))
+    assert "regression" not in {v for c, v in status.items() if "cnn_fit" not in c}
 
 
 def test_overhead_and_flops_defined(current_run) -> None:

@@ -220,7 +220,10 @@ class BrokenImageBackend(FakeBackend):
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
         out = super().prepare(cells)
         out["tf2.21-py3.11"] = Availability(
-            False, "image build failed: pip: no matching distribution", failed=True
+            False,
+            "image build failed: pip: no matching distribution",
+            failed=True,
+            detail="Step 4/9 : RUN pip install ...\nERROR: No matching distribution found for tensorflow==9.9",
         )
         return out
 
@@ -229,6 +232,7 @@ def test_failed_image_build_fails_only_its_cells(tmp_path: Path, cells: list[Cel
     records = by_cell(run(tmp_path, cells, BrokenImageBackend()))
     broken = [r for r in records.values() if r["cell"]["image"] == "tf2.21-py3.11"]
     assert broken and all(r["status"] == "failed" and "image build failed" in r["reason"] for r in broken)
+    assert all("No matching distribution found for tensorflow==9.9" in r["log_tail"] for r in broken)
     assert all(r["status"] == "ok" for r in records.values() if r["cell"]["image"] == "tf2.15-py3.11")
     assert exit_code_for(list(records.values()), strict=False) == 1
 
