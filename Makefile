@@ -13,7 +13,8 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint,type]' 'tox>=4.20'
+	@# PYTHONWARNINGS: setuptools' advisory banner about editable installs is the first thing a newcomer saw
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test,lint,type]' 'tox>=4.20'
 	touch $@
 
 venv: $(BIN)/.installed

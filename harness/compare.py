@@ -89,8 +89,21 @@ def comparison_doc(
             "confounded": host.confounded,
             "note": host.note,
         },
+        "payload": _payload_change(a, b),
         "gate": None if threshold is None else ("fail" if regressions else "pass"),
     }
+
+
+def _payload_change(a: stats.RunAnalysis, b: stats.RunAnalysis) -> dict[str, Any]:
+    changed = None not in (a.payload_sha256, b.payload_sha256) and a.payload_sha256 != b.payload_sha256
+    note = (
+        f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
+        f"{str(b.payload_sha256)[:12]} in B): part of any difference may be how the harness measures, "
+        "not TensorFlow"
+        if changed
+        else None
+    )
+    return {"a": a.payload_sha256, "b": b.payload_sha256, "changed": changed, "note": note}
 
 
 def compare_runs(
@@ -169,6 +182,8 @@ def _print_table(doc: dict[str, Any], a: stats.RunAnalysis, b: stats.RunAnalysis
             f"{counts['not comparable']} not comparable (unit of replication: execution)"
         )
     )
+    if doc["payload"]["changed"]:
+        console.print(Text(f"warning: {doc['payload']['note']}", style="bold yellow"))
     if doc["host"]["confounded"]:
         console.print(Text(f"warning: {doc['host']['note']}", style="bold yellow"))
     elif doc["host"]["matmul_change_pct"] is not None:

@@ -63,10 +63,11 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
     table = Table(title="Run summary", title_justify="left")
-    table.add_column("cell", no_wrap=True)
-    table.add_column("status")
-    table.add_column("samples/s (median)", justify="right")
-    table.add_column("contended", justify="right")
+    # on a narrow terminal the cell id folds; a number is never cut short ("1,6..." reads as a value)
+    table.add_column("cell", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("samples/s (median)", justify="right", no_wrap=True, min_width=9)
+    table.add_column("contended", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold")
     for cell_id in sorted(by_cell):
         recs = by_cell[cell_id]

@@ -185,6 +185,12 @@ class RunAnalysis:
     def run_id(self) -> str:
         return self.run.run_id
 
+    @property
+    def payload_sha256(self) -> str | None:
+        """The payload the run's executions ran (manifest); None when the run does not say."""
+        value = self.run.manifest.get("payload_sha256") if isinstance(self.run.manifest, dict) else None
+        return value if isinstance(value, str) and value else None
+
 
 def _margin(manifest: dict[str, Any]) -> float:
     value = (manifest.get("settings") or {}).get("margin_pct") if isinstance(manifest, dict) else None

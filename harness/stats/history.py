@@ -20,6 +20,9 @@ class HasCells(Protocol):
     @property
     def run_id(self) -> str: ...
 
+    @property
+    def payload_sha256(self) -> str | None: ...
+
     cells: CellTable
     drift: Drift
 
@@ -68,6 +71,10 @@ def history_regressions(
         r = comp.iloc[0]
         slower = bool(regressed(comp, threshold_pct).iloc[0])
         faster = bool(regressed(comp.assign(ratio_lo=1 / comp["ratio_hi"]), threshold_pct).iloc[0])
+        # a different payload measures differently: its change is the harness's, never TF's regression
+        changed = None not in (prev.payload_sha256, current.payload_sha256) and (
+            prev.payload_sha256 != current.payload_sha256
+        )
         rows.append(
             {
                 "cell_id": cell,
@@ -77,7 +84,11 @@ def history_regressions(
                 "change_pct": (float(r["ratio"]) - 1) * 100,
                 "ratio_lo": float(r["ratio_lo"]),
                 "ratio_hi": float(r["ratio_hi"]),
-                "status": "regression" if slower else ("improvement" if faster else "unchanged"),
+                "status": (
+                    "payload changed"
+                    if changed
+                    else ("regression" if slower else ("improvement" if faster else "unchanged"))
+                ),
                 "host_widened_pct": host.widen_pct,
             }
         )

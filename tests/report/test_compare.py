@@ -170,3 +170,26 @@ def test_a_host_that_swung_within_a_run_widens_every_ci(current_run: RunData) ->
         lo, hi = cell["measured_ci"]
         assert cell["ci"][0] == pytest.approx(lo / 1.3) and cell["ci"][1] == pytest.approx(hi * 1.3)
         assert cell["verdict"] not in ("slower", "faster") and not cell["regression"], cell
+
+
+def test_a_changed_payload_is_named_in_both_outputs(current_run: RunData) -> None:
+    """Runs whose payloads differ measured differently: compare says so (JSON and table)."""
+    a, b = copy.deepcopy(current_run), copy.deepcopy(current_run)
+    a.manifest["payload_sha256"], b.manifest["payload_sha256"] = "a" * 64, "b" * 64
+    console, buf = _console()
+    compare_runs(a, b, None, console, as_json=True)
+    doc = json.loads(buf.getvalue())
+    assert doc["payload"]["changed"] and "payload changed between the runs" in doc["payload"]["note"]
+    console, buf = _console()
+    compare_runs(a, b, None, console)
+    assert "warning: the payload changed between the runs (sha256 aaaaaaaaaaaa in A, bbbbbbbbbbbb" in (
+        " ".join(buf.getvalue().split())
+    )
+    console, buf = _console()
+    compare_runs(a, copy.deepcopy(a), None, console, as_json=True)
+    assert json.loads(buf.getvalue())["payload"] == {
+        "a": "a" * 64,
+        "b": "a" * 64,
+        "changed": False,
+        "note": None,
+    }

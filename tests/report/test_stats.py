@@ -283,6 +283,21 @@ def test_history_regression_widens_by_the_hosts_own_change(current_run) -> None:
     assert "regression" not in {v for c, v in status.items() if "cnn_fit" not in c}
 
 
+def test_history_names_a_payload_change_instead_of_a_regression(current_run) -> None:
+    prev = copy.deepcopy(current_run)
+    prev.manifest["run_id"], prev.manifest["payload_sha256"] = "20261126T000000Z-prev", "a" * 64
+    later = copy.deepcopy(current_run)
+    later.manifest["run_id"], later.manifest["payload_sha256"] = "20261127T000000Z-later", "b" * 64
+    for rec in later.records:
+        if rec["status"] == "ok":
+            rec["payload"]["steps"]["step_time_s"] = [t * 2 for t in rec["payload"]["steps"]["step_time_s"]]
+    regs = stats.history_regressions(stats.analyse_run(later), [stats.analyse_run(prev)])
+    assert len(regs) and set(regs["status"]) == {"payload changed"}
+    later.manifest["payload_sha256"] = "a" * 64
+    regs = stats.history_regressions(stats.analyse_run(later), [stats.analyse_run(prev)])
+    assert set(regs["status"]) == {"regression"}
+
+
 def test_overhead_and_flops_defined(current_run) -> None:
     st = stats.analyse_run(current_run).cells.stats
     st = st[st["measured"]]

@@ -17,8 +17,8 @@ SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
 
-def _text(renderable: object) -> str:
-    console = Console(record=True, width=150, color_system=None, file=open(os.devnull, "w"))  # noqa: SIM115
+def _text(renderable: object, width: int = 150) -> str:
+    console = Console(record=True, width=width, color_system=None, file=open(os.devnull, "w"))  # noqa: SIM115
     console.print(renderable)
     return console.export_text()
 
@@ -38,6 +38,21 @@ def test_summary_table_snapshot() -> None:
     text = _text(summary_table(run.records))
     assert "timeout" in text and "unavailable" in text
     _check("summary.txt", text)
+
+
+def _samples_column(text: str) -> list[str]:
+    cols = [line.split("\u2502") for line in text.splitlines() if line.count("\u2502") == 6]
+    return [c[3].strip() for c in cols if c[3].strip() and c[3].strip() != "samples/s (median)"]
+
+
+def test_summary_numbers_are_whole_on_an_80_column_terminal() -> None:
+    """A narrow terminal (the newcomer's `make matrix` under an 80-column tty showed "1,6..."): cell ids
+    fold, every samples/s figure is printed in full."""
+    run = load_run(sorted(FIXTURES.iterdir())[-1])
+    wide = _samples_column(_text(summary_table(run.records)))
+    narrow = _samples_column(_text(summary_table(run.records), width=80))
+    assert any(v[0].isdigit() for v in wide) and "\u2026" not in "".join(narrow)
+    assert narrow == wide
 
 
 def test_plan_table_snapshot(root: Path) -> None:
