@@ -192,11 +192,11 @@ class Runner:
                 reason=job.cell.reason or "unavailable",
                 log_tail=(job.cell.detail or "")[-LOG_TAIL_CHARS:],
             )
-        attempt = 0
+        first = attempt = self.store.next_attempt(job.cell.cell_id, job.repeat)  # > 0 after a resume
         while True:
             record = self._attempt(job, attempt)
             contention = record.get("contention") or {}
-            if not contention.get("contended") or self.quiet is None or attempt >= self.quiet.reruns:
+            if not contention.get("contended") or self.quiet is None or attempt - first >= self.quiet.reruns:
                 return record
             record["rerun"] = True
             self.store.write_record(record)

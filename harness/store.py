@@ -389,6 +389,16 @@ class RunStore:
             seen[key] = path
             yield record
 
+    def next_attempt(self, cell_id: str, repeat: int) -> int:
+        """The first attempt number without a kept file: a resumed run continues the numbering of the
+        attempts stored before it was interrupted, so their evidence is never overwritten."""
+        taken = [
+            int(p.stem.rsplit("__a", 1)[1])
+            for p in self.cells_dir.glob(f"{cell_key(cell_id)}__r{repeat}__a*.json")
+            if p.stem.rsplit("__a", 1)[1].isdigit()
+        ]
+        return max(taken) + 1 if taken else 0
+
     def done(self) -> set[tuple[str, int]]:
         """(cell_id, repeat) pairs that already have a final record (any status; re-run attempts aside)."""
         return {(r["cell_id"], int(r["repeat"])) for r in self.iter_records() if not r.get("rerun")}

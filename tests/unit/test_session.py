@@ -134,6 +134,26 @@ def test_contended_execution_is_rerun_and_both_records_are_kept(tmp_path: Path) 
     assert len(list(session.store.cells_dir.glob("*__a0.json"))) == 1
 
 
+def test_a_resumed_run_continues_the_attempt_numbering(tmp_path: Path) -> None:
+    """Interrupted after a contended attempt was kept but before its re-run finished: on resume the next
+    attempts get new numbers, so the kept evidence is never overwritten."""
+    first = _session(tmp_path, ScriptedBackend(busy={1}))
+    records = first.run()
+    (rerun,) = [r for r in records if r.get("rerun")]
+    store = first.store
+    kept = store.record_path(rerun["cell_id"], rerun["repeat"], 0)
+    before = kept.read_bytes()
+    store.record_path(rerun["cell_id"], rerun["repeat"]).unlink()  # the final record never got written
+    assert store.next_attempt(rerun["cell_id"], rerun["repeat"]) == 1
+    resumed = _session(tmp_path, ScriptedBackend(busy={1}))  # its first execution is contended again
+    resumed.run()
+    assert kept.read_bytes() == before
+    mine = [
+        r for r in store.load().records if (r["cell_id"], r["repeat"]) == (rerun["cell_id"], rerun["repeat"])
+    ]
+    assert sorted((r["attempt"], bool(r.get("rerun"))) for r in mine) == [(0, True), (1, True), (2, False)]
+
+
 def test_contended_beyond_the_bound_is_kept_but_excluded(tmp_path: Path) -> None:
     backend = ScriptedBackend(busy={1, 2, 3})
     session = _session(tmp_path, backend, reruns=2)
