@@ -131,7 +131,9 @@ def test_aa_in_one_run_calls_nothing_faster_or_slower(runs: dict[str, Path]) -> 
     for row in rows:
         assert row["kind"] not in ("slower", "faster"), row["verdict"]
         assert row["ratio_lo"] <= 1.0 <= row["ratio_hi"] or row["kind"] == "same", row["verdict"]
-        assert row["a_n_exec"] == 3 and row["b_n_exec"] == 3
+        assert (
+            row["a_n_exec"] >= 2 and row["b_n_exec"] >= 2
+        )  # contended ones beyond the re-run bound excluded
 
 
 def test_hog_executions_are_contended_rerun_listed_and_excluded(runs: dict[str, Path]) -> None:
