@@ -95,7 +95,7 @@ def comparison_doc(
 
 
 def _payload_change(a: stats.RunAnalysis, b: stats.RunAnalysis) -> dict[str, Any]:
-    changed = None not in (a.payload_sha256, b.payload_sha256) and a.payload_sha256 != b.payload_sha256
+    changed = stats.payload_changed(a.payload_sha256, b.payload_sha256)
     note = (
         f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
         f"{str(b.payload_sha256)[:12]} in B): part of any difference may be how the harness measures, "

@@ -37,9 +37,9 @@ def make_callback(tf, timer, epochs, state):
     It costs each step what `fit`'s default progress bar costs, on every Keras: the step's logs are
     converted to Python numbers after every batch. Keras 3 does that for any callback with a batch-end hook;
     Keras 2 does it for its verbose=1 progress bar ("only block async when verbose = 1") but skips it for a
-    callback that declares `_supports_tf_logs`. An earlier payload declared it, so on Keras 2 it timed a
-    cheaper `fit` than the seed's own `model.fit(...)` (about 9% on TF 2.15) while on Keras 3 it paid the
-    conversion: the same work was measured differently on either side of TF 2.16.
+    callback that declares `_supports_tf_logs`. An earlier payload declared it, so on Keras 2 it skipped a
+    per-step cost the seed's own `model.fit(...)` pays, while on Keras 3 it paid it: the same work was timed
+    differently on either side of TF 2.16 (within noise on a 2-core CPU; a per-step device sync on GPU).
     """
 
     class TimingCallback(tf.keras.callbacks.Callback):

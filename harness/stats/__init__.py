@@ -36,7 +36,12 @@ from harness.stats.comparisons import (
 )
 from harness.stats.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.stats.frame import PHASES, params_key, params_label, records_frame, samples_frame
-from harness.stats.history import HISTORY_THRESHOLD_PCT, history_regressions, history_trends
+from harness.stats.history import (
+    HISTORY_THRESHOLD_PCT,
+    history_regressions,
+    history_trends,
+    payload_changed,
+)
 from harness.stats.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift, widen
 from harness.stats.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.store import RunData
@@ -76,6 +81,7 @@ __all__ = [
     "image_order",
     "params_key",
     "params_label",
+    "payload_changed",
     "probe_drift",
     "problem_cells",
     "reclassify",

@@ -27,6 +27,11 @@ class HasCells(Protocol):
     drift: Drift
 
 
+def payload_changed(a: str | None, b: str | None) -> bool:
+    """Two runs ran different payloads (manifest sha256; unknown on either side: not known to differ)."""
+    return a is not None and b is not None and a != b
+
+
 def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFrame:
     """Step time (with CI) per cell of the current run over all runs holding it, oldest first."""
     runs = [h for h in history if h.run_id != current.run_id] + [current]
@@ -60,21 +65,20 @@ def history_regressions(
     cols.append("host_widened_pct")
     earlier = sorted((h for h in history if h.run_id < current.run_id), key=lambda h: h.run_id)
     rows = []
+    hosts = {h.run_id: host_change(h.drift, current.drift) for h in earlier}  # once per earlier run
     for cell in sorted(current.cells.executions):
         prev = next((h for h in reversed(earlier) if cell in h.cells.executions), None)
         if prev is None:
             continue
         comp = compare_pairs(prev.cells, current.cells, pd.DataFrame({"a_cell": [cell], "b_cell": [cell]}))
-        host = host_change(prev.drift, current.drift)
+        host = hosts[prev.run_id]
         lo, hi = widen(float(comp["ratio_lo"].iloc[0]), float(comp["ratio_hi"].iloc[0]), host)
         comp = comp.assign(ratio_lo=[lo], ratio_hi=[hi])
         r = comp.iloc[0]
         slower = bool(regressed(comp, threshold_pct).iloc[0])
         faster = bool(regressed(comp.assign(ratio_lo=1 / comp["ratio_hi"]), threshold_pct).iloc[0])
         # a different payload measures differently: its change is the harness's, never TF's regression
-        changed = None not in (prev.payload_sha256, current.payload_sha256) and (
-            prev.payload_sha256 != current.payload_sha256
-        )
+        changed = payload_changed(prev.payload_sha256, current.payload_sha256)
         rows.append(
             {
                 "cell_id": cell,

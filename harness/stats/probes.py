@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,14 +95,8 @@ class HostChange:
     note: str | None
 
 
-def _median(values: list[float]) -> float:
-    xs = sorted(values)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
-
-
 def _swing(points: list[ProbePoint]) -> float:
-    med = _median([p.matmul_gflops for p in points])
+    med = statistics.median([p.matmul_gflops for p in points])
     return max(abs(p.matmul_gflops / med - 1) * 100 for p in points) if med > 0 else 0.0
 
 
@@ -127,11 +122,15 @@ def host_change(a: Drift, b: Drift, warn_pct: float = DRIFT_WARN_PCT) -> HostCha
     if not a.points or not b.points:
         return HostChange(None, None, None, None, False, None)
     mm = (
-        _median([p.matmul_gflops for p in b.points]) / _median([p.matmul_gflops for p in a.points]) - 1
+        statistics.median([p.matmul_gflops for p in b.points])
+        / statistics.median([p.matmul_gflops for p in a.points])
+        - 1
     ) * 100
     loops_a = [p.loop_mops for p in a.points if math.isfinite(p.loop_mops)]
     loops_b = [p.loop_mops for p in b.points if math.isfinite(p.loop_mops)]
-    loop = (_median(loops_b) / _median(loops_a) - 1) * 100 if loops_a and loops_b else None
+    loop = (
+        (statistics.median(loops_b) / statistics.median(loops_a) - 1) * 100 if loops_a and loops_b else None
+    )
     within = max(_swing(a.points), _swing(b.points))
     confounded = abs(mm) > warn_pct or within > warn_pct
     return HostChange(
