@@ -115,3 +115,16 @@ def test_window_cpu_time_per_step(payload_modules):
         timer.step_end(lambda: None)
     # window opens at step 1 (wall 0, cpu 0) and closes at step 3 (wall 10, cpu 4): 2 steps
     assert timer.samples == [5.0, 5.0] and timer.cpu_samples == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("input_kind, dtype", [("numpy", np.float64), ("tfdata", np.float32)])
+def test_fit_gets_the_seeds_dtype_for_numpy_input(payload_modules, input_kind, dtype):
+    """The seed fits `x_train / 255.0` (float64) and Keras converts it inside fit; the payload does the same
+    work, so its numpy input is float64 too. tf.data input stays float32 (the pipeline's dtype)."""
+    import keras_fit  # TF-free at import; lives beside the other payload modules
+
+    arrays = payload_modules["data"].synthetic(64, 8, 1234)
+    x, y = arrays["x_train"], arrays["y_train"]
+    fx, fy = keras_fit.fit_inputs(arrays, {"input": input_kind})
+    assert fx.dtype == dtype and fx.shape == x.shape and fy is y
+    assert np.array_equal(fx.astype(np.float32), x)
