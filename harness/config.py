@@ -1,124 +1,22 @@
-"""matrix.yaml: pydantic models, safe YAML loading with line numbers, and error messages that name
-the file, the line, the field path and what was expected."""
+"""matrix.yaml: pydantic models, what a profile selects, and loading with every check done once -- error
+messages name the file, the line, the field path and what was expected. The cell parameters themselves
+(types, bounds, defaults) are the contract in harness/params.py."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.params import Device, Workload, axis_product, check_entry, check_params, expand_axes, merge
+from harness.problems import Loc, Problem, format_problems, line_for, pydantic_problems
 
 NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-Device = Literal["cpu", "gpu"]
-Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit"]
-ParamValue = int | float | str | bool | None
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One cell parameter: its type and bounds (or choices), its default and what it means."""
-
-    name: str
-    kind: Literal["int", "choice"]
-    default: ParamValue
-    description: str
-    minimum: int = 0
-    maximum: int = 0
-    choices: tuple[str, ...] = ()
-    nullable: bool = False
-    #: the workloads the parameter means something for (empty: all)
-    workloads: tuple[str, ...] = ()
-
-    @property
-    def expected(self) -> str:
-        if self.kind == "choice":
-            text = " or ".join(repr(c) for c in self.choices)
-        else:
-            text = f"an integer from {self.minimum} to {self.maximum}"
-        return f"{text} or null" if self.nullable else text
-
-    def check(self, value: Any) -> str | None:
-        """Why `value` is not valid for this parameter (None: valid)."""
-        if value is None and self.nullable:
-            return None
-        if self.kind == "choice":
-            ok = isinstance(value, str) and value in self.choices
-        else:
-            ok = (
-                isinstance(value, int)
-                and not isinstance(value, bool)
-                and self.minimum <= value <= self.maximum
-            )
-        return None if ok else f"expected {self.expected}, got {_short(value)}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_BIG = 100_000_000
-#: Every cell parameter the payload understands (docs/contracts.md, cell spec): ONE table, checked in
-#: defaults, workload params, profile params, axes and include/exclude entries.
-PARAMS: dict[str, ParamSpec] = {
-    p.name: p
-    for p in (
-        ParamSpec(
-            "mode",
-            "choice",
-            "graph",
-            "mlp_loop style: TF1 graph+Session, tf.function or eager",
-            choices=("graph", "function", "eager"),
-            workloads=("mlp_loop",),
-        ),
-        ParamSpec(
-            "input",
-            "choice",
-            "numpy",
-            "input pipeline of the Keras fit workloads",
-            choices=("numpy", "tfdata"),
-            workloads=("mlp_fit", "cnn_fit"),
-        ),
-        ParamSpec(
-            "data",
-            "choice",
-            "synthetic",
-            "synthetic data or mnist.npz from --data-dir",
-            choices=("synthetic", "mnist"),
-        ),
-        ParamSpec("batch_size", "int", 32, "samples per step", 1, 65_536),
-        ParamSpec("epochs", "int", 5, "training epochs", 1, 10_000),
-        ParamSpec(
-            "steps_per_epoch",
-            "int",
-            None,
-            "step budget per epoch (null: a full pass)",
-            1,
-            _BIG,
-            nullable=True,
-        ),
-        ParamSpec("train_samples", "int", 60000, "training samples", 1, _BIG),
-        ParamSpec("eval_samples", "int", 10000, "evaluation samples", 1, _BIG),
-        ParamSpec("warmup_steps", "int", 20, "steps excluded from steady state", 0, 1_000_000),
-        ParamSpec("window_steps", "int", 50, "steps per steady-state sample", 1, 1_000_000),
-        ParamSpec("seed", "int", 1234, "random seed", 0, 2**31 - 1),
-        ParamSpec("intra_op_threads", "int", 2, "TF intra-op threads (0: TF decides)", 0, 1024),
-        ParamSpec("inter_op_threads", "int", 1, "TF inter-op threads (0: TF decides)", 0, 1024),
-    )
-}
-#: Parameters the payload understands. Axis keys for `params` lists.
-KNOWN_PARAMS: frozenset[str] = frozenset(PARAMS)
-#: Keys of include/exclude entries besides the parameters.
-SELECTOR_KEYS = ("image", "device", "workload")
-#: Largest number of values of one axis.
-MAX_AXIS_VALUES = 1000
 
 
 class Strict(BaseModel):
@@ -173,7 +71,7 @@ class ImageSpec(Strict):
 class WorkloadSpec(Strict):
     """A workload and its parameter axes: a list value is an axis, a scalar a fixed value."""
 
-    #: values checked against PARAMS by check_params (one message per bad key or axis value)
+    #: values checked against the contract by params.check_params (one message per bad key or axis value)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -290,92 +188,6 @@ class Matrix(Strict):
 
 # ------------------------------------------------------------------------------------- parameters, cells
 
-Loc = tuple[str, ...]
-Problem = tuple[Loc, str]
-
-
-def check_params(params: dict[Any, Any], loc: Loc, workload: str | None = None) -> list[Problem]:
-    """Problems of a `params`/`defaults` mapping: unknown keys, values outside the PARAMS table, empty or
-    repeated axis values. `workload`: the params belong to that workload (workload-only parameters)."""
-    problems: list[Problem] = []
-    for key, value in params.items():
-        where = (*loc, str(key))
-        spec = PARAMS.get(key) if isinstance(key, str) else None
-        if spec is None:
-            problems.append(
-                (where, f"unknown parameter {key!r}; expected one of {', '.join(sorted(PARAMS))}")
-            )
-            continue
-        if workload is not None and spec.workloads and workload not in spec.workloads:
-            problems.append((where, f"parameter {key!r} applies only to {', '.join(spec.workloads)}"))
-            continue
-        if isinstance(value, dict):
-            problems.append((where, f"expected {spec.expected} or a list of them (an axis), got a mapping"))
-        elif isinstance(value, list):
-            problems += _axis_problems(spec, value, where)
-        else:
-            why = spec.check(value)
-            if why:
-                problems.append((where, why))
-    return problems
-
-
-def _axis_problems(spec: ParamSpec, values: list[Any], where: Loc) -> list[Problem]:
-    if not values:
-        return [(where, f"an axis needs at least one value; expected a list of {spec.expected}")]
-    if len(values) > MAX_AXIS_VALUES:
-        return [(where, f"an axis of {len(values)} values; expected at most {MAX_AXIS_VALUES}")]
-    problems: list[Problem] = []
-    seen: set[Any] = set()
-    for i, item in enumerate(values):
-        why = spec.check(item)
-        if why:
-            problems.append(((*where, str(i)), why))
-        elif (type(item), item) in seen:
-            problems.append(
-                ((*where, str(i)), f"{item!r} is listed twice in this axis; expected distinct values")
-            )
-        else:
-            seen.add((type(item), item))
-    return problems
-
-
-def _entry_problems(entry: dict[Any, Any], loc: Loc, kind: str) -> list[Problem]:
-    """Keys and values of one include/exclude entry (references are checked once the matrix parsed)."""
-    if not entry:
-        what = "would match every cell" if kind == "exclude" else "needs image, device and workload"
-        return [(loc, f"empty {kind} entry {what}")]
-    problems: list[Problem] = []
-    if kind == "include":
-        missing = [k for k in SELECTOR_KEYS if k not in entry]
-        if missing:
-            problems.append(
-                (loc, f"include entry needs keys {', '.join(missing)} (a cell is image x device x workload)")
-            )
-    for key, value in entry.items():
-        where = (*loc, str(key))
-        if key in SELECTOR_KEYS:
-            choices = {"device": ("cpu", "gpu"), "workload": ("mlp_fit", "mlp_loop", "cnn_fit")}.get(str(key))
-            if not isinstance(value, str) or (choices and value not in choices):
-                expected = " or ".join(repr(c) for c in choices) if choices else "an image name"
-                problems.append((where, f"expected {expected}, got {_short(value)}"))
-            continue
-        spec = PARAMS.get(key) if isinstance(key, str) else None
-        if spec is None:
-            problems.append(
-                (
-                    where,
-                    f"unknown key {key!r}; expected image, device, workload or a parameter "
-                    f"({', '.join(sorted(PARAMS))})",
-                )
-            )
-            continue
-        why = spec.check(value)
-        if why:
-            extra = " (one value per key in an entry)" if isinstance(value, list) else ""
-            problems.append((where, why + extra))
-    return problems
-
 
 def raw_problems(data: dict[Any, Any]) -> list[Problem]:
     """Parameter problems found in the raw document (before the structural validation)."""
@@ -398,37 +210,14 @@ def raw_problems(data: dict[Any, Any]) -> list[Problem]:
                 entries = prof.get(kind)
                 for i, entry in enumerate(entries if isinstance(entries, list) else []):
                     if isinstance(entry, dict):
-                        problems += _entry_problems(entry, ("profiles", str(pname), kind, str(i)), kind)
+                        problems += check_entry(entry, ("profiles", str(pname), kind, str(i)), kind)
     return problems
-
-
-def workload_params(workload: str) -> dict[str, ParamValue]:
-    """Built-in defaults of the parameters that mean something for `workload`."""
-    return {p.name: p.default for p in PARAMS.values() if not p.workloads or workload in p.workloads}
 
 
 def merged_params(matrix: Matrix, profile: Profile, workload: str) -> dict[str, Any]:
     """Built-in defaults < matrix defaults < workload params < profile params (relevant ones only)."""
-    merged: dict[str, Any] = workload_params(workload)
-    relevant = set(merged)
-    merged.update(matrix.defaults)
-    merged.update(matrix.workloads[workload].params)  # type: ignore[index]
-    merged.update(profile.params)
-    return {k: v for k, v in merged.items() if k in relevant}
-
-
-def expand_axes(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    keys = sorted(params)
-    values = [v if isinstance(v, list) else [v] for v in (params[k] for k in keys)]
-    for combo in itertools.product(*values):
-        yield dict(zip(keys, combo, strict=True))
-
-
-def _axis_product(params: dict[str, Any]) -> int:
-    total = 1
-    for value in params.values():
-        total *= len(value) if isinstance(value, list) else 1
-    return total
+    layers = (matrix.defaults, matrix.workloads[workload].params, profile.params)  # type: ignore[index]
+    return merge(workload, *layers)
 
 
 def _selection(matrix: Matrix, profile: Profile) -> Iterator[tuple[ImageSpec, str]]:
@@ -445,7 +234,7 @@ def count_cells(matrix: Matrix, profile: Profile) -> int:
     """How many cells the profile can have at most (before exclude; includes counted), computed from
     the axis sizes without expanding anything."""
     workloads = [w for w in (profile.workloads or list(matrix.workloads)) if w in matrix.workloads]
-    per_pair = sum(_axis_product(merged_params(matrix, profile, w)) for w in workloads)
+    per_pair = sum(axis_product(merged_params(matrix, profile, w)) for w in workloads)
     return sum(per_pair for _ in _selection(matrix, profile)) + len(profile.include)
 
 
@@ -532,47 +321,6 @@ def _entry_references(matrix: Matrix, entry: dict[str, Any], loc: Loc, kind: str
 
 # ----------------------------------------------------------------------------------------------- loading
 
-MAX_MESSAGES = 20
-
-
-def _line_for(positions: dict[Loc, int], loc: Loc) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in positions:
-            return positions[loc[:end]]
-    return None
-
-
-def _pydantic_problems(err: ValidationError) -> list[Problem]:
-    problems: list[Problem] = []
-    for e in err.errors():
-        loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
-        loc = tuple(p for p in loc if p not in {"bootstrap", "registry"} or p == loc[-1])
-        if loc and loc[-1] == "[key]":
-            loc = loc[:-1]
-        if len(loc) == 3 and loc[0] == "images" and loc[2] == "name":
-            loc = loc[:2]  # the name is the mapping key the user wrote
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not allowed here)"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        elif e["type"] == "string_pattern_mismatch":
-            msg = f"expected a string matching {e['ctx']['pattern']}, got {_short(e['input'])}"
-        problems.append((loc, msg))
-    return problems
-
-
-def format_problems(path: Path, positions: dict[Loc, int], problems: list[Problem]) -> str:
-    """`FILE: invalid matrix (N error(s)):` then one `FILE:LINE: field: message` per problem."""
-    lines = [f"{path}: invalid matrix ({len(problems)} error(s)):"]
-    for loc, msg in problems[:MAX_MESSAGES]:
-        line = _line_for(positions, loc)
-        where = f"{path}:{line}" if line else str(path)
-        lines.append(f"  {where}: {'.'.join(loc) or '(top level)'}: {msg}")
-    if len(problems) > MAX_MESSAGES:
-        lines.append(f"  ... and {len(problems) - MAX_MESSAGES} more")
-    return "\n".join(lines)
-
 
 def load_matrix(path: Path) -> Matrix:
     """Read and validate a matrix file. Raises ConfigError (exit 2) naming file, line and field."""
@@ -588,11 +336,11 @@ def load_matrix(path: Path) -> Matrix:
     try:
         matrix = Matrix.model_validate(data)
     except ValidationError as exc:
-        problems += _pydantic_problems(exc)
+        problems += pydantic_problems(exc)
     if matrix is not None and not problems:
         problems = cross_problems(matrix)
     if problems:
-        problems.sort(key=lambda p: _line_for(positions, p[0]) or 0)
+        problems.sort(key=lambda p: line_for(positions, p[0]) or 0)
         raise ConfigError(format_problems(path, positions, problems))
     assert matrix is not None
     return matrix

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import ResultError
+from harness.params import spec_params
 from harness.plan import Cell
 from harness.store import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
 
@@ -94,17 +95,14 @@ class Backend(Protocol):
 
 
 def build_spec(cell: Cell, data_dir: str) -> dict[str, Any]:
-    """The payload's input document (docs/contracts.md section 1)."""
-    params = dict(cell.params)
+    """The payload's input document (docs/contracts.md section 1): complete, every parameter present."""
     return {
         "spec_version": SPEC_VERSION,
         "cell_id": cell.cell_id,
         "workload": cell.workload,
-        "mode": params.pop("mode", None),
-        "input": params.pop("input", None),
         "device": cell.device,
         "data_dir": data_dir,
-        **params,
+        **spec_params(cell.workload, cell.params),
     }
 
 

@@ -6,26 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.config import (
-    PARAMS,
-    ImageSpec,
-    Matrix,
-    ParamValue,
-    Profile,
-    expand_axes,
-    iter_cells,
-    merged_params,
-    selection_problem,
-)
+from harness.config import ImageSpec, Matrix, Profile, iter_cells, merged_params
 from harness.errors import ConfigError
+from harness.params import SELECTOR_KEYS, ParamValue, expand_axes
 
-#: Payload parameter defaults (docs/contracts.md; from the PARAMS table); matrix `defaults` override them.
-BUILTIN_DEFAULTS: dict[str, ParamValue] = {p.name: p.default for p in PARAMS.values() if not p.workloads}
-WORKLOAD_ONLY: dict[str, dict[str, ParamValue]] = {
-    # parameter -> default, for the workloads where the parameter means something
-    wl: {p.name: p.default for p in PARAMS.values() if wl in p.workloads}
-    for wl in ("mlp_fit", "cnn_fit", "mlp_loop")
-}
 TF2_ONLY_MODES = frozenset({"function", "eager"})
 
 
@@ -82,14 +66,6 @@ def get_profile(matrix: Matrix, name: str, source: str) -> Profile:
     return matrix.profiles[name]
 
 
-def _merged_params(matrix: Matrix, profile: Profile, workload: str) -> dict[str, Any]:
-    return merged_params(matrix, profile, workload)
-
-
-def _expand_axes(params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(expand_axes(params))
-
-
 def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any], axis_keys: set[str]) -> str:
     """Readable, deterministic: `tf2.15-py3.11-cpu/mlp_loop-graph/bs32` (+ other varying axes)."""
     middle = [workload]
@@ -103,10 +79,6 @@ def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any],
         if key in params:
             tail.append(f"{key}={params[key]}")
     return f"{image}-{device}/{'-'.join(middle)}/{','.join(tail)}"
-
-
-def _matches(entry: dict[str, ParamValue], values: dict[str, Any]) -> bool:
-    return all(key in values and values[key] == want for key, want in entry.items())
 
 
 def _axis_keys(matrix: Matrix, profile: Profile) -> set[str]:
@@ -124,17 +96,16 @@ def _tf1_reason(image: ImageSpec, params: dict[str, Any]) -> str | None:
 
 
 def expand(matrix: Matrix, profile_name: str, source: str = "matrix.yaml") -> Plan:
-    """All cells of a profile, sorted by cell ID. Cells TF 1.x cannot run are kept, marked unavailable."""
+    """All cells of a profile, sorted by cell ID. Cells TF 1.x cannot run are kept, marked unavailable.
+    The matrix comes from load_matrix, which checked every parameter, include entry and every profile's
+    selection (cell count) once: nothing is re-checked here."""
     profile = get_profile(matrix, profile_name, source)
-    problem = selection_problem(matrix, profile_name)  # the cell count is known before expanding
-    if problem:
-        raise ConfigError(f"{source}: profiles.{profile_name}: {problem}")
     axis_keys = _axis_keys(matrix, profile)
     cells: dict[str, Cell] = {}
     for image, device, workload, params in iter_cells(matrix, profile):
         _add_cell(cells, image, device, workload, params, axis_keys)
     for entry in profile.include:
-        _include(cells, matrix, profile, entry, axis_keys, source)
+        _include(cells, matrix, profile, entry, axis_keys)
     ordered = [cells[k] for k in sorted(cells)]
     return Plan(profile_name, profile, ordered, _baseline(matrix, ordered), tuple(sorted(axis_keys)))
 
@@ -159,26 +130,12 @@ def _include(
     profile: Profile,
     entry: dict[str, ParamValue],
     axes: set[str],
-    source: str,
 ) -> None:
-    missing = [k for k in ("image", "device", "workload") if k not in entry]
-    if missing:
-        raise ConfigError(f"{source}: include entry {entry}: needs keys {missing}")
+    """One include entry: the first combination of the workload's axes with the entry's values on top."""
     name, device, workload = str(entry["image"]), str(entry["device"]), str(entry["workload"])
-    if name not in matrix.images or workload not in matrix.workloads:
-        raise ConfigError(f"{source}: include entry {entry}: unknown image or workload")
-    if device not in matrix.images[name].devices:
-        raise ConfigError(f"{source}: include entry {entry}: image {name} has no device {device!r}")
-    params = {k: v for k, v in _expand_axes(_merged_params(matrix, profile, workload))[0].items()}
-    params.update({k: v for k, v in entry.items() if k not in {"image", "device", "workload"}})
-    _add_cell(
-        cells,
-        matrix.images[name],
-        device,
-        workload,
-        params,
-        axes | set(entry) - {"image", "device", "workload"},
-    )
+    params = next(expand_axes(merged_params(matrix, profile, workload)))
+    fixed = {k: v for k, v in entry.items() if k not in SELECTOR_KEYS}
+    _add_cell(cells, matrix.images[name], device, workload, {**params, **fixed}, axes | set(fixed))
 
 
 def _baseline(matrix: Matrix, cells: list[Cell]) -> str | None:

@@ -1,4 +1,4 @@
-"""Spec loading/validation and result-document IO for the payload (stdlib only; Python 3.6 grammar)."""
+"""Result-document IO for the payload (stdlib only; Python 3.6 grammar). The spec is cellspec.py's."""
 
 import datetime
 import json
@@ -6,79 +6,20 @@ import math
 import os
 import traceback
 
+import cellspec
+
 SCHEMA_VERSION = 2
-SPEC_VERSION = 1
-WORKLOADS = ("mlp_fit", "mlp_loop", "cnn_fit")
-MODES = ("graph", "function", "eager")
-INPUTS = ("numpy", "tfdata")
 API_STYLES = {"graph": "tf1-graph", "function": "tf2-function", "eager": "tf2-eager"}
-
-DEFAULTS = {
-    "cell_id": None, "workload": "mlp_fit", "mode": None, "input": "numpy", "device": "cpu",
-    "data": "synthetic", "data_dir": None, "batch_size": 32, "epochs": 5, "steps_per_epoch": None,
-    "train_samples": 60000, "eval_samples": 10000, "warmup_steps": 20, "window_steps": 50, "seed": 1234,
-    "intra_op_threads": 2, "inter_op_threads": 1,
-}
-POSITIVE_INTS = ("batch_size", "epochs", "train_samples", "eval_samples", "window_steps")
-NON_NEGATIVE_INTS = ("warmup_steps", "seed", "intra_op_threads", "inter_op_threads")
-
-
-class SpecError(ValueError):
-    """The cell spec is malformed or asks for an unsupported combination."""
 
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def load_spec(path):
-    with open(path) as f:
-        raw = json.load(f)
-    return validate_spec(raw)
-
-
-def _check_int(spec, key, minimum):
-    value = spec[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError("spec.%s must be an integer >= %d, got %r" % (key, minimum, value))
-
-
-def _check_choice(spec, key, choices):
-    if spec[key] not in choices:
-        raise SpecError("spec.%s must be one of %s, got %r" % (key, "|".join(choices), spec[key]))
-
-
-def validate_spec(raw):
-    if not isinstance(raw, dict):
-        raise SpecError("spec must be a JSON object")
-    if raw.get("spec_version") != SPEC_VERSION:
-        raise SpecError("spec_version must be %d, got %r" % (SPEC_VERSION, raw.get("spec_version")))
-    spec = dict(DEFAULTS)
-    spec.update(raw)
-    _check_choice(spec, "workload", WORKLOADS)
-    _check_choice(spec, "device", ("cpu", "gpu"))
-    _check_choice(spec, "data", ("synthetic", "mnist"))
-    for key in POSITIVE_INTS:
-        _check_int(spec, key, 1)
-    for key in NON_NEGATIVE_INTS:
-        _check_int(spec, key, 0)
-    if spec["steps_per_epoch"] is not None:
-        _check_int(spec, "steps_per_epoch", 1)
-    if spec["workload"] == "mlp_loop":
-        _check_choice(spec, "mode", MODES)
-    elif spec["mode"] is not None:
-        raise SpecError("spec.mode applies to mlp_loop only; %s needs mode null" % spec["workload"])
-    if spec["workload"] != "mlp_loop":
-        _check_choice(spec, "input", INPUTS)
-    if spec["data"] == "mnist" and not spec["data_dir"]:
-        raise SpecError("data=mnist needs spec.data_dir (directory holding mnist.npz)")
-    return spec
-
-
 def api_style(spec):
     if spec.get("workload") == "mlp_loop":
         return API_STYLES.get(spec.get("mode"))
-    return "keras-fit" if spec.get("workload") in WORKLOADS else None
+    return "keras-fit" if spec.get("workload") in cellspec.WORKLOADS else None
 
 
 def new_result():

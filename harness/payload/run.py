@@ -19,6 +19,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
+import cellspec  # noqa: E402
 import resultio  # noqa: E402
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -111,7 +112,7 @@ def main(argv=None):
     doc = resultio.new_result()
     doc["phases_s"]["interpreter"] = INTERPRETER_S
     try:
-        spec = resultio.load_spec(args.spec)
+        spec = cellspec.load_spec(args.spec)
         doc["spec"], doc["cell_id"], doc["api_style"] = spec, spec["cell_id"], resultio.api_style(spec)
         run_cell(spec, doc)
         doc["status"] = "ok"

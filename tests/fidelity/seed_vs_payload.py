@@ -95,17 +95,24 @@ def run_seed(python: str, args: argparse.Namespace) -> dict:
 
 
 def run_payload(python: str, args: argparse.Namespace, workdir: Path) -> dict:
+    # complete (the payload fills nothing in); warm-up/window as this comparison has always used them
     spec = {
         "spec_version": 1,
         "cell_id": "fidelity/mlp_fit-numpy",
         "workload": "mlp_fit",
+        "mode": None,
         "input": "numpy",
         "device": "cpu",
         "data": "synthetic",
+        "data_dir": None,
         "batch_size": 32,
         "epochs": args.epochs,
+        "steps_per_epoch": None,
         "train_samples": args.samples,
         "eval_samples": 1000,
+        "warmup_steps": 20,
+        "window_steps": 50,
+        "seed": 1234,
         "intra_op_threads": 2,
         "inter_op_threads": 1,
     }

@@ -15,6 +15,7 @@ TF115_API = REPO / "tests" / "data" / "tf1_15_api.txt"
 TF1_PATH_FILES = (
     "run.py",
     "probe.py",
+    "cellspec.py",
     "resultio.py",
     "timing.py",
     "data.py",
@@ -33,12 +34,13 @@ def payload_modules():
     """Import the TF-free payload modules on the host interpreter (they live on sys.path[0] at run time)."""
     sys.path.insert(0, str(PAYLOAD_DIR))
     try:
+        import cellspec
         import data
         import models
         import resultio
         import timing
 
-        yield {"data": data, "models": models, "resultio": resultio, "timing": timing}
+        yield {"cellspec": cellspec, "data": data, "models": models, "resultio": resultio, "timing": timing}
     finally:
         sys.path.remove(str(PAYLOAD_DIR))
 

@@ -15,13 +15,19 @@ from test_payload_run import run_payload
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(not tf_pythons(), reason="no TF interpreter given")]
 
+# A complete spec (the payload fills nothing in): each cell sets its workload and mode or input.
 TINY = {
     "spec_version": 1,
     "cell_id": "fit-tail",
+    "workload": None,
+    "mode": None,
+    "input": None,
     "device": "cpu",
     "data": "synthetic",
+    "data_dir": None,
     "batch_size": 32,
     "epochs": 2,
+    "steps_per_epoch": None,
     "train_samples": 320,
     "eval_samples": 64,
     "warmup_steps": 2,

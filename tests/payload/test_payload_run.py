@@ -28,11 +28,16 @@ pytestmark = [
     ),
 ]
 
+# A complete spec (the payload fills nothing in): each cell sets its workload and mode or input.
 SMALL = {
     "spec_version": 1,
     "cell_id": "test",
+    "workload": None,
+    "mode": None,
+    "input": None,
     "device": "cpu",
     "data": "synthetic",
+    "data_dir": None,
     "batch_size": 32,
     "epochs": 2,
     "steps_per_epoch": None,
@@ -197,7 +202,7 @@ def test_gpu_requested_without_gpu_fails(python, workdir, validator):
 def test_bad_spec_still_writes_result(workdir, validator):
     """Spec errors happen before TF is imported: any python (here the first TF one) reports them."""
     python = tf_pythons()[0] if tf_pythons() else sys.executable
-    proc, doc = run_payload(python, {"spec_version": 1, "workload": "mlp_loop", "mode": "jit"}, workdir)
+    proc, doc = run_payload(python, dict(SMALL, workload="mlp_loop", mode="jit"), workdir)
     assert proc.returncode == 1 and doc["status"] == "failed" and doc["error"]["type"] == "SpecError"
     assert_schema(validator, doc)
 

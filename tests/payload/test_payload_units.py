@@ -34,20 +34,73 @@ def test_window_timer_counts(payload_modules, spe, epochs, warmup, window):
     assert len(syncs) <= 2 * len(timer.samples) + epochs  # sync only at window edges
 
 
-def test_validate_spec_defaults_and_errors(payload_modules):
-    resultio = payload_modules["resultio"]
-    spec = resultio.validate_spec({"spec_version": 1, "workload": "mlp_loop", "mode": "eager"})
-    assert spec["batch_size"] == 32 and resultio.api_style(spec) == "tf2-eager"
-    for bad in (
-        {"spec_version": 2},
-        {"spec_version": 1, "workload": "mlp_loop"},
-        {"spec_version": 1, "batch_size": 0},
-        {"spec_version": 1, "mode": "graph"},
-        {"spec_version": 1, "data": "mnist"},
-        {"spec_version": 1, "input": "csv"},
+COMPLETE = {
+    "spec_version": 1,
+    "cell_id": "c",
+    "workload": "mlp_loop",
+    "mode": "eager",
+    "input": None,
+    "device": "cpu",
+    "data": "synthetic",
+    "data_dir": None,
+    "batch_size": 32,
+    "epochs": 1,
+    "steps_per_epoch": None,
+    "train_samples": 640,
+    "eval_samples": 320,
+    "warmup_steps": 2,
+    "window_steps": 4,
+    "seed": 1234,
+    "intra_op_threads": 2,
+    "inter_op_threads": 1,
+}
+
+
+def test_check_spec_accepts_a_complete_spec_as_is(payload_modules):
+    cellspec, resultio = payload_modules["cellspec"], payload_modules["resultio"]
+    spec = cellspec.check_spec(dict(COMPLETE))
+    assert spec == COMPLETE and resultio.api_style(spec) == "tf2-eager"
+
+
+@pytest.mark.parametrize("key", sorted(COMPLETE))
+def test_check_spec_refuses_an_incomplete_spec(payload_modules, key):
+    """The payload never fills in a default: every missing key is an error naming the key."""
+    cellspec = payload_modules["cellspec"]
+    spec = {k: v for k, v in COMPLETE.items() if k != key}
+    with pytest.raises(
+        cellspec.SpecError, match="spec_version" if key == "spec_version" else "missing " + key
     ):
-        with pytest.raises(resultio.SpecError):
-            resultio.validate_spec(bad)
+        cellspec.check_spec(spec)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"spec_version": 2}, "spec_version"),
+        ({"colour": "red"}, "unknown spec key"),
+        ({"mode": None}, "spec.mode"),
+        ({"mode": "jit"}, "spec.mode"),
+        ({"input": "numpy"}, "spec.input applies to mlp_fit/cnn_fit only"),
+        ({"workload": "mlp_fit", "mode": None, "input": None}, "spec.input"),
+        ({"workload": "mlp_fit", "input": "numpy"}, "spec.mode applies to mlp_loop only"),
+        ({"workload": "resnet"}, "spec.workload"),
+        ({"device": "tpu"}, "spec.device"),
+        ({"cell_id": None}, "spec.cell_id"),
+        ({"batch_size": 0}, "spec.batch_size"),
+        ({"batch_size": True}, "spec.batch_size"),
+        ({"window_steps": 0}, "spec.window_steps"),
+        ({"warmup_steps": -1}, "spec.warmup_steps"),
+        ({"steps_per_epoch": 0}, "spec.steps_per_epoch"),
+        ({"seed": 2**31}, "spec.seed"),
+        ({"data": "imagenet"}, "spec.data"),
+        ({"data": "mnist"}, "data_dir"),
+    ],
+)
+def test_check_spec_errors(payload_modules, change, message):
+    cellspec = payload_modules["cellspec"]
+    with pytest.raises(cellspec.SpecError, match=message):
+        cellspec.check_spec(dict(COMPLETE, **change))
+    assert cellspec.check_spec(dict(COMPLETE)) == COMPLETE  # the base case is valid
 
 
 def test_write_atomic(payload_modules, tmp_path):

@@ -358,6 +358,18 @@ MORE_CASES: list[tuple[str, str | bytes, list[str], dict[str, str]]] = [
         {},
     ),
     (
+        "include-param-of-another-workload",
+        _profile(f"include: [{INCLUDE}, mode: graph}}]\n"),
+        ["include.0.mode", "applies only to mlp_loop, not mlp_fit"],
+        {},
+    ),
+    (
+        "exclude-param-of-another-workload",
+        _profile("exclude: [{workload: mlp_fit, mode: eager}]\n"),
+        ["exclude.0.mode", "applies only to mlp_loop, not mlp_fit"],
+        {},
+    ),
+    (
         "exclude-unknown-axis",
         _profile("exclude: [{colour: red}]\n"),
         ["matrix.yaml:15", "exclude.0.colour", "unknown key"],
