@@ -576,9 +576,14 @@ def format_problems(path: Path, positions: dict[Loc, int], problems: list[Proble
 
 def load_matrix(path: Path) -> Matrix:
     """Read and validate a matrix file. Raises ConfigError (exit 2) naming file, line and field."""
+    return read_matrix(path)[0]
+
+
+def read_matrix(path: Path) -> tuple[Matrix, str]:
+    """``load_matrix``, and the text it read (the file is read once)."""
     from harness.matrixload import load_yaml
 
-    data, positions, _ = load_yaml(path)
+    data, positions, text = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles"
@@ -595,7 +600,7 @@ def load_matrix(path: Path) -> Matrix:
         problems.sort(key=lambda p: _line_for(positions, p[0]) or 0)
         raise ConfigError(format_problems(path, positions, problems))
     assert matrix is not None
-    return matrix
+    return matrix, text
 
 
 def file_sha256(path: Path) -> str:
