@@ -151,10 +151,16 @@ def build_spec(cell: Cell, data_dir: str) -> dict[str, Any]:
     }
 
 
-def write_spec(request: ExecRequest, spec: dict[str, Any]) -> None:
+def make_dirs(request: ExecRequest) -> None:
+    """The request's in and out folders; out is writable for the non-root container user
+    (harness.sandbox.CONTAINER_USER)."""
     request.in_dir.mkdir(parents=True, exist_ok=True)
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    request.out_dir.chmod(0o777)  # the container user is non-root (harness.sandbox.CONTAINER_USER)
+    request.out_dir.chmod(0o777)
+
+
+def write_spec(request: ExecRequest, spec: dict[str, Any]) -> None:
+    make_dirs(request)
     request.spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.config import ImageSpec
 from harness.errors import ConfigError
+from harness.sandbox import PAYLOAD_ENV
 
 #: asks an interpreter what it has (runs on Python 3.6+; a missing or broken TF is reported, not raised)
 INTERPRETER_PROBE = """\
@@ -67,7 +68,7 @@ class InterpreterInfo:
 
 def probe_interpreter(path: str, timeout_s: float = PROBE_TIMEOUT_S) -> InterpreterInfo:
     """Ask ``path`` once for its Python, TensorFlow and Keras versions (a tiny ``python -c``)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, **PAYLOAD_ENV, "TF_CPP_MIN_LOG_LEVEL": "3"}  # quiet: only the answer matters
     try:
         proc = subprocess.run(
             [path, "-c", INTERPRETER_PROBE],

@@ -25,6 +25,7 @@ from harness.execute import (
     ExecRequest,
     build_spec,
     classify,
+    make_dirs,
     write_spec,
 )
 from harness.plan import Cell
@@ -214,9 +215,7 @@ class Runner:
         request = replace(
             self._request(Job(cell, 0), name=f"probe-{index:03d}"), entry="probe", cpus=cpus, mem_limit=None
         )
-        request.in_dir.mkdir(parents=True, exist_ok=True)
-        request.out_dir.mkdir(parents=True, exist_ok=True)
-        request.out_dir.chmod(0o777)
+        make_dirs(request)
         started = self.clock()
         outcome = self.backend.execute(request)
         result_path = request.out_dir / RESULT_FILE
