@@ -10,33 +10,24 @@ import argparse
 import json
 import math
 import os
-import secrets
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 from harness import __version__
-from harness.compat import check_matrix_images, load_table
-from harness.config import Matrix, file_sha256, load_matrix
 from harness.errors import BuildError, ConfigError, HarnessError
-from harness.execute import Backend
-from harness.plan import Cell, Plan, expand, parse_shard, select_shard
+from harness.matrixsource import MatrixSource, load_source
+from harness.settings import Overrides, RunOptions, RunSettings
+
+if TYPE_CHECKING:
+    from harness.session import RunResult
 
 EXIT_INTERRUPTED = 130
-
-
-@dataclass
-class Loaded:
-    path: Path
-    matrix: Matrix
-    plan: Plan
-    cells: list[Cell]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -149,44 +140,30 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------- loading
 
 
-def load(args: argparse.Namespace) -> Loaded:
-    """Validate the matrix, the compatibility of every image and the shard: before anything is built."""
-    matrix = load_matrix(args.matrix)
-    check_matrix_images(matrix.images, load_table(), args.matrix)
-    plan = expand(matrix, args.profile, str(args.matrix))
-    cells = plan.cells
-    if args.shard:
-        k, n = parse_shard(args.shard)
-        cells = select_shard(cells, k, n)
-    return Loaded(args.matrix, matrix, plan, cells)
-
-
-def _engine() -> Any:
-    from harness.engine import DockerEngine
-
-    return DockerEngine.connect()
+def _source(args: argparse.Namespace) -> MatrixSource:
+    return load_source(args.matrix, args.profile, args.shard)
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
     from harness.images import default_cache_dir
 
-    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
+    return default_cache_dir() if args.cache_dir is None else Path(args.cache_dir)
 
 
 # -------------------------------------------------------------------------------------------------- plan
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from harness.backends import docker_availability
     from harness.console import plan_table
+    from harness.images import default_cache_dir
 
-    loaded = load(args)
-    cells = loaded.cells
-    if not args.offline:
-        cells = _annotate_engine(cells)
+    source = _source(args)
+    cells = source.cells if args.offline else docker_availability(source.cells, default_cache_dir())
     if args.format == "json":
         doc = {
             "profile": args.profile,
-            "baseline": loaded.plan.baseline,
+            "baseline": source.plan.baseline,
             "cells": [c.describe() for c in cells],
         }
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
@@ -194,47 +171,22 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     console.print(plan_table(cells, f"{args.matrix} — profile {args.profile!r}: {len(cells)} cells"))
     runnable = sum(c.available for c in cells)
     console.print(
-        f"{runnable} runnable, {len(cells) - runnable} unavailable; baseline: {loaded.plan.baseline}"
+        f"{runnable} runnable, {len(cells) - runnable} unavailable; baseline: {source.plan.baseline}"
     )
     return 0
-
-
-def _annotate_engine(cells: list[Cell]) -> list[Cell]:
-    """Mark the cells this host cannot run: no GPU, or a registry base that cannot be had (no pull). Reasons
-    are short; the engine's raw error goes with the cell (its record's log_tail)."""
-    from harness.images import short_engine_reason
-
-    try:
-        engine = _engine()
-    except HarnessError as exc:
-        return [c.unavailable(f"cannot ask the Docker engine: {exc}") if c.available else c for c in cells]
-    gpu_ok, gpu_reason = engine.gpu_available() if any(c.device == "gpu" for c in cells) else (True, "")
-    registry: dict[str, tuple[bool, str]] = {}
-    out = []
-    for cell in cells:
-        base = cell.image.base
-        if cell.available and base.kind == "registry":
-            if base.image not in registry:
-                registry[base.image] = engine.registry_available(base.image)
-            ok, raw = registry[base.image]
-            short = f"registry unreachable: {short_engine_reason(raw, base.image)}"
-            cell = cell if ok else cell.unavailable(short, detail=raw)
-        if cell.available and cell.device == "gpu" and not gpu_ok:
-            cell = cell.unavailable(f"no GPU: {gpu_reason}")
-        out.append(cell)
-    return out
 
 
 # ------------------------------------------------------------------------------------------------- build
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
+    from harness.backends import connect_engine
     from harness.console import BuildDisplay
     from harness.images import ensure_images, logs_dir, short_build_error
 
-    loaded = load(args)
-    engine = _engine()
-    images = list({c.image.name: c.image for c in loaded.cells if c.available}.values())
+    source = _source(args)
+    engine = connect_engine()
+    images = list({c.image.name: c.image for c in source.cells if c.available}.values())
     started = time.monotonic()
     cache = _cache_dir(args)
     with BuildDisplay(console, logs_dir(cache), verbose=args.verbose) as display:
@@ -250,30 +202,9 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 # --------------------------------------------------------------------------------------------------- run
 
 
-def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backend:
-    from harness.backends import DockerBackend, LocalBackend
-    from harness.console import ProgressObserver
-    from harness.images import BuildEvents
-
-    if isinstance(observer, ProgressObserver):
-        observer.verbose = bool(getattr(args, "verbose", False))
-    on_log = getattr(observer, "log", lambda line: None)
-    if args.runner == "local":
-        note = getattr(observer, "note", on_log)  # which interpreter has what: always worth a line
-        return LocalBackend.from_args(args.python or [], data_dir=args.data_dir, on_log=note)
-    return DockerBackend(
-        engine=_engine(),
-        cache_dir=_cache_dir(args),
-        data_dir=args.data_dir,
-        on_log=on_log,
-        events=observer if isinstance(observer, BuildEvents) else None,
-    )
-
-
-def _overrides(args: argparse.Namespace) -> Any:
-    from harness.session import Overrides
-
-    return Overrides(
+def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSettings, RunOptions]:
+    """The command line's values as given (None: not given, the profile decides), checked once."""
+    overrides = Overrides(
         repeats=args.repeats,
         timeout_s=args.timeout,
         cpus=args.cpus,
@@ -288,88 +219,55 @@ def _overrides(args: argparse.Namespace) -> Any:
         reruns=args.reruns,
         probe=args.probe,
     )
+    settings = RunSettings.resolve(args.profile, source.plan.profile, overrides)
+    options = RunOptions(
+        results_dir=args.results_dir,
+        runner=args.runner,
+        python=tuple(args.python) if args.python is not None else (),
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        resume=args.resume,
+        verbose=args.verbose,
+    )
+    return settings, options
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.console import ProgressObserver, summary_table
-    from harness.datasets import prepare_data
-    from harness.runner import exit_code_for
-    from harness.session import RunSession, RunSettings
-    from harness.store import RunStore, new_run_id, resolve_run
+    from harness.session import run_matrix
 
-    loaded = load(args)
-    settings = RunSettings.resolve(args.profile, loaded.plan.profile, _overrides(args))
-    if args.resume is not None and not args.resume.strip():
-        raise ConfigError("--resume: expected a run id or path, got an empty string")
-    with ProgressObserver(console) as observer:
-        backend = _backend(args, console, observer)
-        previous: dict[str, Any] = {}
-        if args.resume:
-            store = RunStore(resolve_run(args.results_dir, args.resume))
-            previous = store.read_manifest()
-            if (
-                previous.get("matrix_sha256") != file_sha256(args.matrix)
-                or previous["profile"] != args.profile
-            ):
-                raise ConfigError(f"--resume {args.resume}: run was made from another matrix file or profile")
-            run_id = str(previous["run_id"])
-        else:
-            run_id = new_run_id(args.profile, time.time(), secrets.token_hex(3))
-            store = RunStore(args.results_dir / run_id)
-        engine = getattr(backend, "engine", None)
-        note = getattr(observer, "note", observer.log)
-        cells, data = prepare_data(loaded.cells, _cache_dir(args), data_dir=args.data_dir, on_log=note)
-        if data is not None and data.available and data.data_dir is not None:
-            backend.data_dir = data.data_dir  # type: ignore[attr-defined]
-        session = RunSession(
-            settings=settings,
-            plan=loaded.plan,
-            cells=cells,
-            matrix_path=str(args.matrix),
-            matrix_sha256=file_sha256(args.matrix),
-            matrix_text=args.matrix.read_text(encoding="utf-8"),
-            backend=backend,
-            store=store,
-            run_id=run_id,
-            engine_version=engine.version() if engine is not None else None,
-            shard=args.shard,
-            previous=previous,
-            observer=observer,
-        )
-        observer.phase("build images")
-        session.prepare()
-        try:
-            records = session.run()
-        except KeyboardInterrupt:
-            removed = backend.cleanup()
+    source = _source(args)
+    settings, options = _run_settings(args, source)
+    with ProgressObserver(console, verbose=options.verbose) as observer:
+        result = run_matrix(source, settings, options, observer)
+        if result.interrupted:
             observer.progress.stop()
-            done = len(store.done())
             console.print(
                 Text.assemble(
                     ("interrupted", "yellow"),
-                    f": {done} result(s) kept in {store.path}; {removed} container(s) removed. Resume with: "
-                    f"harness run --profile {args.profile} --resume {run_id}",
+                    f": {result.done} result(s) kept in {result.path}; {result.removed} container(s) "
+                    f"removed. Resume with: harness run --profile {args.profile} --resume {result.run_id}",
                 )
             )
             return EXIT_INTERRUPTED
-    console.print(summary_table(records))
-    _print_adaptive(session, console)
-    console.print(Text(f"results: {store.path}"))
+    console.print(summary_table(result.records))
+    _print_adaptive(result, console)
+    console.print(Text(f"results: {result.path}"))
     if args.report:
-        _render(store.path, args.reports_dir, None, console)
-    return exit_code_for([r for r in records if not r.get("rerun")], args.strict)
+        _render(result.path, args.reports_dir, None, console)
+    return result.exit_code(args.strict)
 
 
-def _print_adaptive(session: Any, console: Console) -> None:
-    target = session.settings.target_ci_pct
+def _print_adaptive(result: RunResult, console: Console) -> None:
+    target = result.settings.target_ci_pct
     if target is None:
         return
-    pairs = session.adaptive.pairs
+    pairs = result.adaptive.pairs
     reached = sum(1 for p in pairs if p["reached"])
     console.print(
         Text(
-            f"adaptive repeats: {session.adaptive.rounds} extra round(s); {reached} of {len(pairs)} pair(s) "
-            f"reached ±{target:g}%; stopped: {session.adaptive.stopped}"
+            f"adaptive repeats: {result.adaptive.rounds} extra round(s); {reached} of {len(pairs)} pair(s) "
+            f"reached ±{target:g}%; stopped: {result.adaptive.stopped}"
         )
     )
 

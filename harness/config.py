@@ -324,9 +324,14 @@ def _entry_references(matrix: Matrix, entry: dict[str, Any], loc: Loc, kind: str
 
 def load_matrix(path: Path) -> Matrix:
     """Read and validate a matrix file. Raises ConfigError (exit 2) naming file, line and field."""
+    return read_matrix(path)[0]
+
+
+def read_matrix(path: Path) -> tuple[Matrix, str]:
+    """``load_matrix``, and the text it read (the file is read once)."""
     from harness.matrixload import load_yaml
 
-    data, positions, _ = load_yaml(path)
+    data, positions, text = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1: (top level): expected a mapping with keys version, images, workloads, profiles"
@@ -343,7 +348,7 @@ def load_matrix(path: Path) -> Matrix:
         problems.sort(key=lambda p: line_for(positions, p[0]) or 0)
         raise ConfigError(format_problems(path, positions, problems))
     assert matrix is not None
-    return matrix
+    return matrix, text
 
 
 def file_sha256(path: Path) -> str:

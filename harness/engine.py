@@ -22,12 +22,11 @@ import docker.types
 import requests.exceptions
 
 from harness.errors import BuildError, EngineError
+from harness.sandbox import CONTAINER_BASE_ENV, CONTAINER_USER
+from harness.sandbox import HARNESS_LABEL as HARNESS_LABEL
+from harness.sandbox import HARNESS_LABEL_VALUE as HARNESS_LABEL_VALUE
+from harness.sandbox import LOG_CAP_BYTES as LOG_CAP_BYTES
 
-#: every container and image the harness creates carries this label
-HARNESS_LABEL = "tfmh"
-HARNESS_LABEL_VALUE = "1"
-#: keep this much of a container's stdout+stderr (the tail)
-LOG_CAP_BYTES = 64 * 1024
 LOG_TAIL_LINES = 5000
 #: lines of build log shown in a BuildError
 BUILD_TAIL_LINES = 30
@@ -53,7 +52,7 @@ class ContainerRequest:
     command: list[str]
     mounts: list[Mount] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    user: str = "1000:1000"
+    user: str = CONTAINER_USER
     timeout_s: float = 1800.0
     cpus: float | None = None
     mem_limit: str | None = None
@@ -106,7 +105,7 @@ def device_requests(gpu: bool) -> list[docker.types.DeviceRequest]:
 
 def container_kwargs(req: ContainerRequest) -> dict[str, Any]:
     """The keyword arguments for ``client.containers.create`` for a request (no engine needed)."""
-    env = {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **req.env}
+    env = {**CONTAINER_BASE_ENV, **req.env}
     kwargs: dict[str, Any] = {
         "image": req.image,
         "command": list(req.command),

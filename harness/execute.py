@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.config import ImageSpec
 from harness.errors import ResultError
 from harness.params import spec_params
 from harness.plan import Cell
@@ -21,6 +22,8 @@ from harness.store import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
+#: seconds between telemetry summary intervals while an execution runs (harness.telemetry.Sampler)
+TELEMETRY_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class ExecRequest:
     #: "cell": the benchmark (run.py --spec ... --out ...); "probe": the calibration kernel
     #: (run.py --probe --out ...), which needs no spec
     entry: str = "cell"
+    #: the host folder with the data (mnist.npz), read-only for the payload; None: no data folder
+    data_dir: Path | None = None
 
     @property
     def spec_path(self) -> Path:
@@ -75,15 +80,29 @@ class Availability:
 
 
 class Backend(Protocol):
-    """What the runner needs from an execution environment."""
+    """What the session and the runner need from an execution environment."""
 
     kind: str
+
+    def check(self, cells: list[Cell]) -> dict[str, Availability]:
+        """Whether each image the cells need can be had here, without making anything (no pull, no build):
+        the availability step `plan` and `run` share. Availability per image name."""
+        ...
 
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
         """Make the images (or interpreters) the cells need; availability per image name."""
         ...
 
     def device_available(self, device: str) -> Availability: ...
+
+    def data_path(self, host_dir: Path | None) -> str:
+        """The data folder as the payload sees it (the spec's ``data_dir``): where the backend exposes
+        ``host_dir`` (a mount point, or the host path itself); "" when there is none."""
+        ...
+
+    def engine_version(self) -> str | None:
+        """The version of the engine that runs the executions (for the manifest's host facts); None: none."""
+        ...
 
     def execute(self, request: ExecRequest) -> ExecOutcome:
         """Run the payload for one request. Must not raise for payload faults (crash, timeout, OOM)."""
@@ -92,6 +111,30 @@ class Backend(Protocol):
     def cleanup(self) -> int:
         """Remove anything left running for this backend (e.g. after Ctrl-C); returns how many."""
         ...
+
+
+def images_of(cells: list[Cell]) -> list[ImageSpec]:
+    """The distinct images of ``cells``, in order (what ``Backend.check``/``prepare`` answer for)."""
+    seen: dict[str, ImageSpec] = {}
+    for cell in cells:
+        seen.setdefault(cell.image.name, cell.image)
+    return list(seen.values())
+
+
+def payload_command(python: str, payload: str, in_dir: str, out_dir: str, entry: str = "cell") -> list[str]:
+    """The payload's command line: the benchmark cell (``--spec``) or the calibration probe (``--probe``)."""
+    if entry == "probe":
+        return [python, f"{payload}/run.py", "--probe", "--out", f"{out_dir}/{RESULT_FILE}"]
+    if entry != "cell":
+        raise ValueError(f"unknown execution entry {entry!r} (cell | probe)")
+    return [
+        python,
+        f"{payload}/run.py",
+        "--spec",
+        f"{in_dir}/{SPEC_FILE}",
+        "--out",
+        f"{out_dir}/{RESULT_FILE}",
+    ]
 
 
 def build_spec(cell: Cell, data_dir: str) -> dict[str, Any]:
@@ -106,10 +149,16 @@ def build_spec(cell: Cell, data_dir: str) -> dict[str, Any]:
     }
 
 
-def write_spec(request: ExecRequest, spec: dict[str, Any]) -> None:
+def make_dirs(request: ExecRequest) -> None:
+    """The request's in and out folders; out is writable for the non-root container user
+    (harness.sandbox.CONTAINER_USER)."""
     request.in_dir.mkdir(parents=True, exist_ok=True)
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    request.out_dir.chmod(0o777)  # the container user is non-root (uid 1000)
+    request.out_dir.chmod(0o777)
+
+
+def write_spec(request: ExecRequest, spec: dict[str, Any]) -> None:
+    make_dirs(request)
     request.spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from harness.config import QuietGate
@@ -19,19 +20,18 @@ from harness.contention import judge
 from harness.errors import HarnessError
 from harness.execute import (
     RESULT_FILE,
-    Availability,
     Backend,
     ExecOutcome,
     ExecRequest,
     build_spec,
     classify,
+    make_dirs,
     write_spec,
 )
 from harness.plan import Cell
 from harness.store import PROBE_KIND, RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore, cell_key, read_json
 
 LOG_TAIL_CHARS = 4000
-CONTAINER_DATA_DIR = "/data"
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,12 @@ class RunObserver:
     def job_started(self, job: Job) -> None: ...
 
     def job_finished(self, job: Job, record: dict[str, Any]) -> None: ...
+
+    def log(self, line: str) -> None:
+        """A line of build/preparation output (shown when verbose)."""
+
+    def note(self, text: str) -> None:
+        """A line always worth showing (which interpreter has what, data downloads)."""
 
 
 def iso(ts: float) -> str:
@@ -123,28 +129,6 @@ def plan_jobs(cells: list[Cell], repeats: int, done: set[tuple[str, int]]) -> li
     return [job for jobs in plan_rounds(cells, repeats, done) for job in jobs]
 
 
-def mark_availability(
-    cells: list[Cell], images: dict[str, Availability], devices: dict[str, Availability]
-) -> list[Cell]:
-    out: list[Cell] = []
-    for cell in cells:
-        img = images.get(cell.image.name, Availability(False, "image was not prepared"))
-        dev = devices.get(cell.device, Availability(True))
-        if not cell.available:
-            out.append(cell)
-        elif not img.available:
-            out.append(
-                cell.unavailable(
-                    img.reason or "image unavailable", "failed" if img.failed else "unavailable", img.detail
-                )
-            )
-        elif not dev.available:
-            out.append(cell.unavailable(dev.reason or f"no {cell.device} here", detail=dev.detail))
-        else:
-            out.append(cell)
-    return out
-
-
 @dataclass
 class Runner:
     """Executes jobs one at a time. With a quiet-host policy it waits (bounded) for a quiet host before
@@ -158,7 +142,8 @@ class Runner:
     cpus: float | None = None
     mem_limit: str | None = None
     cpuset: str | None = None
-    data_dir: str = CONTAINER_DATA_DIR
+    #: the host folder with the data (the backend says where the payload sees it); None: none
+    data_dir: Path | None = None
     observer: RunObserver = RunObserver()  # noqa: RUF009 - stateless default
     clock: Callable[[], float] = time.time
     #: None: no contention verdicts (no policy)
@@ -206,7 +191,7 @@ class Runner:
     def _attempt(self, job: Job, attempt: int) -> dict[str, Any]:
         gate = self.gate() if self.gate is not None else None
         request = self._request(job)
-        write_spec(request, build_spec(job.cell, self.data_dir if self.backend.kind == "docker" else ""))
+        write_spec(request, build_spec(job.cell, self.backend.data_path(self.data_dir)))
         started = self.clock()
         try:
             outcome = self.backend.execute(request)
@@ -230,9 +215,7 @@ class Runner:
         request = replace(
             self._request(Job(cell, 0), name=f"probe-{index:03d}"), entry="probe", cpus=cpus, mem_limit=None
         )
-        request.in_dir.mkdir(parents=True, exist_ok=True)
-        request.out_dir.mkdir(parents=True, exist_ok=True)
-        request.out_dir.chmod(0o777)
+        make_dirs(request)
         started = self.clock()
         outcome = self.backend.execute(request)
         result_path = request.out_dir / RESULT_FILE
@@ -276,6 +259,7 @@ class Runner:
             cpus=self.cpus,
             mem_limit=self.mem_limit,
             cpuset=self.cpuset,
+            data_dir=self.data_dir,
         )
 
     def _record(
@@ -302,10 +286,3 @@ def exit_code_for(records: list[dict[str, Any]], strict: bool) -> int:
     """0: every runnable cell ok; 1: some failed/timed out/OOM (or, with strict, were unavailable)."""
     bad = {"failed", "timeout", "oom"} | ({"unavailable"} if strict else set())
     return 1 if any(r["status"] in bad for r in records) else 0
-
-
-def prepare_cells(backend: Backend, cells: list[Cell]) -> list[Cell]:
-    runnable = [c for c in cells if c.available]
-    images = backend.prepare(runnable)
-    devices = {d: backend.device_available(d) for d in {c.device for c in runnable}}
-    return mark_availability(cells, images, devices)

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from harness.backends import DockerBackend
+from harness.availability import prepare_cells
 from harness.config import load_matrix
+from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
 from harness.images import default_cache_dir
 from harness.plan import expand
-from harness.runner import Runner, plan_jobs, prepare_cells
+from harness.runner import Runner, plan_jobs
 from harness.store import RunStore, load_run, validate_record
 
 pytestmark = pytest.mark.docker

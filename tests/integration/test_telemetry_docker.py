@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import DockerBackend
+from harness.availability import prepare_cells
 from harness.config import load_matrix
+from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
 from harness.execute import ExecOutcome, ExecRequest, build_spec, write_spec
 from harness.images import default_cache_dir
 from harness.plan import Cell, expand
-from harness.runner import prepare_cells
 from harness.telemetry import CGROUP_ROOT, SUMMARY_KEYS
 
 pytestmark = pytest.mark.docker

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 
 from harness import stats
-from harness.backends import DockerBackend
+from harness.availability import prepare_cells
+from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
 from harness.images import default_cache_dir
-from harness.runner import Runner, prepare_cells
+from harness.runner import Runner
 from harness.store import RunStore, load_run, validate_record
 from tests.integration.test_run_docker import ROOT, _tf215_block, _write
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import tf_pythons
 
-from harness.backends import probe_interpreter
+from harness.interpreters import probe_interpreter
 from harness.store import load_run, validate_record
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(len(tf_pythons()) < 2, reason="needs two TF interpreters")]

@@ -129,6 +129,13 @@ def test_no_engine_is_one_clear_error(root: Path, tmp_path: Path, command: str, 
             "--cpuset: expected a CPU list such as 0-1 or 0,2, got 'x'",
         ),
         (["run", "--resume", "", "--profile", "ci"], "--resume: expected a run id or path"),
+        (["run", "--shard", "", "--profile", "ci"], "--shard: expected K/N (e.g. 2/4), got ''"),
+        (["run", "--reruns", "11", "--profile", "ci"], "--reruns: expected 0..10, got 11"),
+        (
+            ["run", "--data-dir", "/nonexistent/data", "--profile", "ci"],
+            "--data-dir /nonexistent/data: no such",
+        ),
+        (["run", "--runner", "local", "--profile", "ci"], "--runner local needs --python PATH"),
     ],
 )
 def test_bad_values_exit_2_without_writing(argv, message, results: Path, tmp_path: Path, capsys) -> None:

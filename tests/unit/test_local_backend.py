@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import LocalBackend, parse_cpuset
 from harness.config import load_matrix
 from harness.errors import ConfigError
 from harness.execute import ExecRequest, build_spec, write_spec
+from harness.local_backend import LocalBackend, parse_cpuset
 from harness.plan import Cell, expand
 from harness.telemetry import SUMMARY_KEYS
 

@@ -5,7 +5,6 @@ with the image's TF minor and Python minor; the others are unavailable with the 
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import textwrap
@@ -13,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import LocalBackend, interpreter_mismatch, parse_python_args, probe_interpreter
 from harness.cli import main
 from harness.config import load_matrix
 from harness.errors import ConfigError
+from harness.interpreters import interpreter_mismatch, parse_python_args, probe_interpreter
+from harness.local_backend import LocalBackend
 from harness.plan import expand
 from harness.store import load_run, validate_record
 from tests.unit.test_runner import template_payload
@@ -202,7 +202,7 @@ def test_missing_interpreter_is_a_usage_error(matrix: Path) -> None:
 
 
 def test_interpreter_mismatch_needs_both_minors(matrix: Path) -> None:
-    from harness.backends import InterpreterInfo
+    from harness.interpreters import InterpreterInfo
 
     image = load_matrix(matrix).images["tf2.15-py3.11"]
     assert interpreter_mismatch(InterpreterInfo("p", "3.11.2", "2.15.0"), image) is None
@@ -237,17 +237,41 @@ def test_cli_run_records_name_the_interpreter(tmp_path: Path, matrix: Path, caps
 
 
 def test_local_runner_points_the_spec_at_the_host_data_dir(tmp_path: Path, matrix: Path) -> None:
-    from harness.execute import ExecRequest, build_spec, write_spec
+    """The local runner has no mounts: the runner's data folder reaches the payload as the host path."""
+    from harness.availability import prepare_cells
+    from harness.runner import Job, Runner
+    from harness.store import RunStore
 
     py = fake_interpreter(tmp_path / "fakes", "py215", "2.15.1")
     cell = next(c for c in expand(load_matrix(matrix), "quick").cells if c.image.name == "tf2.15-py3.11")
     data = tmp_path / "data"
     data.mkdir()
-    backend = LocalBackend(python=str(py), data_dir=data, telemetry_interval_s=None)
-    backend.prepare([cell])
-    req = ExecRequest("r", cell, 0, tmp_path / "w" / "in", tmp_path / "w" / "out", 60)
-    write_spec(req, build_spec(cell, ""))
-    outcome = backend.execute(req)
-    assert outcome.exit_code == 0, outcome.logs
+    backend = LocalBackend(python=str(py), telemetry_interval_s=None)
+    (cell,) = prepare_cells(backend, [cell])
+    runner = Runner(backend, RunStore(tmp_path / "run"), "r", 60, data_dir=data)
+    (record,) = runner.run([Job(cell, 0)])
+    assert record["status"] == "ok", record["reason"]
     assert calls(tmp_path / "fakes")[-1]["data_dir"] == str(data.resolve())
-    assert os.path.exists(req.result_path)
+    assert record["payload"]["spec"]["data_dir"] == str(data.resolve())
+
+
+def test_cli_local_runner_uses_the_data_dir(tmp_path: Path, matrix: Path, capsys) -> None:
+    """`--runner local --data-dir X`: the payload is told X (it was ignored once)."""
+    fakes = tmp_path / "fakes"
+    py = fake_interpreter(fakes, "py215", "2.15.1")
+    data = tmp_path / "my-data"
+    data.mkdir()
+    argv = ["run", "--runner", "local", "--python", str(py), "--matrix", str(matrix), "--profile", "quick"]
+    argv += ["--data-dir", str(data), "--results-dir", str(tmp_path / "results")]
+    assert main(argv) == 0, capsys.readouterr().err
+    seen = {c["data_dir"] for c in calls(fakes)}
+    assert seen == {str(data.resolve())}
+
+
+def test_cli_data_dir_must_exist(tmp_path: Path, matrix: Path, capsys) -> None:
+    argv = ["run", "--runner", "local", "--python", sys.executable, "--matrix", str(matrix), "--profile"]
+    argv += ["quick", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(tmp_path / "results")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--data-dir {tmp_path / 'nope'}: no such folder" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()

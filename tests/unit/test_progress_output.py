@@ -101,9 +101,9 @@ DRIVER = textwrap.dedent(
     """\
     import sys
     sys.path.insert(0, {root!r})
-    from harness import cli
+    from harness import backends, cli
     from tests.unit.test_progress_output import FakeEngine
-    cli._engine = FakeEngine
+    backends.connect_engine = FakeEngine
     sys.exit(cli.main(sys.argv[1:]))
     """
 )
@@ -366,7 +366,7 @@ def test_short_engine_reasons(raw: str, short: str) -> None:
 
 
 def test_short_build_failure_reason() -> None:
-    from harness.backends import build_failure_reason
+    from harness.docker_backend import build_failure_reason
 
     exc = BuildError(
         "image tf2.15: build of image tfmh/tf2.15:abc failed: exit code 1\n"

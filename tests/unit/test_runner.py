@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from harness.availability import prepare_cells
 from harness.config import load_matrix
 from harness.execute import Availability, ExecOutcome, ExecRequest
 from harness.plan import Cell, expand
-from harness.runner import Runner, exit_code_for, plan_jobs, prepare_cells
+from harness.runner import Runner, exit_code_for, plan_jobs
 from harness.store import RunStore, validate_record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -101,11 +102,20 @@ class FakeBackend:
         self.calls: list[tuple[str, int]] = []
         self.cleaned = 0
 
+    def check(self, cells: list[Cell]) -> dict[str, Availability]:
+        return {c.image.name: Availability(True) for c in cells}
+
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
         return {c.image.name: Availability(True) for c in cells}
 
     def device_available(self, device: str) -> Availability:
         return Availability(device == "cpu", None if device == "cpu" else "no GPU: fake host has none")
+
+    def data_path(self, host_dir: Path | None) -> str:
+        return f"fake:{host_dir}" if host_dir is not None else ""
+
+    def engine_version(self) -> str | None:
+        return None
 
     def execute(self, request: ExecRequest) -> ExecOutcome:
         if self.interrupt_at is not None and len(self.calls) == self.interrupt_at:

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 
 from harness import stats
-from harness.config import Profile, load_matrix
+from harness.config import Profile
 from harness.errors import ConfigError
 from harness.execute import Availability, ExecOutcome, ExecRequest
-from harness.plan import Cell, expand
-from harness.session import Overrides, RunSession, RunSettings
-from harness.store import RunStore, validate_record
+from harness.matrixsource import load_source
+from harness.plan import Cell
+from harness.session import RunSession
+from harness.settings import Overrides, RunOptions, RunSettings
+from harness.store import validate_record
 from tests.unit.test_runner import template_payload
 
 MATRIX = textwrap.dedent(
@@ -60,11 +62,20 @@ class ScriptedBackend:
         self.slow = slow
         self.calls: list[tuple[str, str, int]] = []
 
+    def check(self, cells: list[Cell]) -> dict[str, Availability]:
+        return {c.image.name: Availability(True) for c in cells}
+
     def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
         return {c.image.name: Availability(True) for c in cells}
 
     def device_available(self, device: str) -> Availability:
         return Availability(True)
+
+    def data_path(self, host_dir: Path | None) -> str:
+        return "/data"
+
+    def engine_version(self) -> str | None:
+        return None
 
     def execute(self, request: ExecRequest) -> ExecOutcome:
         n = len(self.calls)
@@ -93,25 +104,16 @@ class ScriptedBackend:
         return 0
 
 
-def _session(tmp_path: Path, backend: ScriptedBackend, gate: Any = None, **overrides: Any) -> RunSession:
+def _session(
+    tmp_path: Path, backend: Any, gate: Any = None, resume: str | None = None, **overrides: Any
+) -> RunSession:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "matrix.yaml"
     path.write_text(MATRIX, encoding="utf-8")
-    matrix = load_matrix(path)
-    plan = expand(matrix, "t")
-    settings = RunSettings.resolve("t", plan.profile, Overrides(**overrides))
-    session = RunSession(
-        settings=settings,
-        plan=plan,
-        cells=plan.cells,
-        matrix_path=str(path),
-        matrix_sha256="0" * 64,
-        matrix_text=MATRIX,
-        backend=backend,
-        store=RunStore(tmp_path / "run"),
-        run_id="run",
-        gate=gate,
-    )
+    source = load_source(path, "t")
+    settings = RunSettings.resolve("t", source.plan.profile, Overrides(**overrides))
+    options = RunOptions(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", resume=resume)
+    session = RunSession.open(source, settings, options, backend, gate=gate)
     session.prepare()
     return session
 
@@ -145,7 +147,9 @@ def test_a_resumed_run_continues_the_attempt_numbering(tmp_path: Path) -> None:
     before = kept.read_bytes()
     store.record_path(rerun["cell_id"], rerun["repeat"]).unlink()  # the final record never got written
     assert store.next_attempt(rerun["cell_id"], rerun["repeat"]) == 1
-    resumed = _session(tmp_path, ScriptedBackend(busy={1}))  # its first execution is contended again
+    # its first execution is contended again
+    resumed = _session(tmp_path, ScriptedBackend(busy={1}), resume=first.run_id)
+    assert resumed.store.path == store.path
     resumed.run()
     assert kept.read_bytes() == before
     mine = [
@@ -251,3 +255,94 @@ def test_cpuset_sets_thread_counts(tmp_path: Path) -> None:
     specs = [r["payload"]["spec"] for r in session.store.iter_records()]
     assert specs and all(s["intra_op_threads"] == 1 for s in specs)
     assert session.manifest["settings"]["cpuset"] == "1"
+
+
+def test_explicit_command_line_values_win_even_when_zero_or_false() -> None:
+    profile = Profile(repeats=3, probe=True, quiet={"wait_s": 30, "reruns": 2, "threshold": 0.5})
+    s = RunSettings.resolve("p", profile, Overrides(quiet_wait_s=0, reruns=0, probe=False))
+    assert (s.quiet.wait_s, s.quiet.reruns, s.probe, s.quiet.threshold) == (0, 0, False, 0.5)
+    s = RunSettings.resolve("p", profile, Overrides())
+    assert (s.quiet.wait_s, s.quiet.reruns, s.probe) == (30, 2, True)
+
+
+def test_run_options_name_the_bad_option(tmp_path: Path) -> None:
+    for kwargs, message in [
+        ({"runner": "podman"}, "--runner: expected one of docker, local, got 'podman'"),
+        ({"resume": "  "}, "--resume: expected a run id or path, got an empty string"),
+        ({"data_dir": tmp_path / "nope"}, f"--data-dir {tmp_path / 'nope'}: no such folder"),
+    ]:
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            RunOptions(**kwargs)
+    assert RunOptions(cache_dir=tmp_path).cache() == tmp_path
+
+
+class NoRegistryBackend(ScriptedBackend):
+    """The registry of tf2.21 does not answer: the availability step says so, and that image is never made."""
+
+    RAW = "Get https://registry-1.docker.io/v2/: dial tcp: lookup registry-1.docker.io: no such host"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[str] = []
+
+    def check(self, cells: list[Cell]) -> dict[str, Availability]:
+        return {
+            c.image.name: Availability(
+                False, "registry unreachable: registry-1.docker.io (no DNS)", detail=self.RAW
+            )
+            if "tf2.21" in c.image.name
+            else Availability(True)
+            for c in cells
+        }
+
+    def prepare(self, cells: list[Cell]) -> dict[str, Availability]:
+        self.prepared += [c.cell_id for c in cells]
+        return super().prepare(cells)
+
+
+def test_run_takes_the_availability_step_plan_takes(tmp_path: Path) -> None:
+    from harness.availability import check_cells
+
+    backend = NoRegistryBackend()
+    session = _session(tmp_path, backend, probe=False)
+    planned = {c.cell_id: c for c in check_cells(backend, session.source.cells)}
+    ran = {c.cell_id: c for c in session.cells}
+    assert {k: (c.available, c.reason, c.detail) for k, c in planned.items()} == {
+        k: (c.available, c.reason, c.detail) for k, c in ran.items()
+    }
+    (gone,) = [c for c in ran.values() if not c.available]
+    assert (
+        gone.image.name == "tf2.21-py3.11"
+        and gone.reason == "registry unreachable: registry-1.docker.io (no DNS)"
+    )
+    assert gone.cell_id not in backend.prepared  # never pulled or built
+    records = {r["cell_id"]: r for r in session.run()}
+    assert records[gone.cell_id]["status"] == "unavailable"
+    assert records[gone.cell_id]["log_tail"] == NoRegistryBackend.RAW  # the engine's raw error is kept
+
+
+class DataBackend(ScriptedBackend):
+    def data_path(self, host_dir: Path | None) -> str:
+        return f"host:{host_dir}"
+
+
+def test_the_data_dir_reaches_the_payload(tmp_path: Path) -> None:
+    import hashlib
+
+    from harness.datasets import DataSource
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mnist.npz").write_bytes(b"not really mnist")
+    source = DataSource(url="http://127.0.0.1:9/none", sha256=hashlib.sha256(b"not really mnist").hexdigest())
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX.replace("{mode: graph}", "{mode: graph, data: mnist}"), encoding="utf-8")
+    src = load_source(path, "t")
+    settings = RunSettings.resolve("t", src.plan.profile, Overrides(repeats=1, probe=False))
+    options = RunOptions(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", data_dir=data)
+    session = RunSession.open(src, settings, options, DataBackend(), data_source=source)
+    session.prepare()
+    assert all(c.available for c in session.cells)
+    specs = [r["payload"]["spec"] for r in session.run()]
+    assert specs and {s["data_dir"] for s in specs} == {f"host:{data}"}
+    assert not (tmp_path / "cache").exists()  # nothing was downloaded
