@@ -22,7 +22,7 @@ from harness.config import ImageSpec
 from harness.engine import ContainerRequest, DockerEngine, Mount
 from harness.errors import BuildError, ConfigError
 from harness.execute import RESULT_FILE, SPEC_FILE, Availability, ExecOutcome, ExecRequest
-from harness.images import BuildEvents, ImageStatus, short_build_error
+from harness.imageplan import BuildEvents, ImageStatus, short_build_error
 from harness.paths import payload_dir
 from harness.plan import Cell
 

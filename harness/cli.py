@@ -21,9 +21,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from harness import __version__
+from harness import __version__, cachedirs
 from harness.compat import check_matrix_images, load_table
-from harness.config import Matrix, file_sha256, load_matrix
+from harness.config import Matrix, load_matrix
+from harness.digest import file_sha256
 from harness.errors import BuildError, ConfigError, HarnessError
 from harness.execute import Backend
 from harness.plan import Cell, Plan, expand, parse_shard, select_shard
@@ -167,12 +168,6 @@ def _engine() -> Any:
     return DockerEngine.connect()
 
 
-def _cache_dir(args: argparse.Namespace) -> Path:
-    from harness.images import default_cache_dir
-
-    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
-
-
 # -------------------------------------------------------------------------------------------------- plan
 
 
@@ -202,7 +197,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def _annotate_engine(cells: list[Cell]) -> list[Cell]:
     """Mark the cells this host cannot run: no GPU, or a registry base that cannot be had (no pull). Reasons
     are short; the engine's raw error goes with the cell (its record's log_tail)."""
-    from harness.images import short_engine_reason
+    from harness.imageplan import short_engine_reason
 
     try:
         engine = _engine()
@@ -230,14 +225,15 @@ def _annotate_engine(cells: list[Cell]) -> list[Cell]:
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
     from harness.console import BuildDisplay
-    from harness.images import ensure_images, logs_dir, short_build_error
+    from harness.imageplan import short_build_error
+    from harness.images import ensure_images
 
     loaded = load(args)
     engine = _engine()
     images = list({c.image.name: c.image for c in loaded.cells if c.available}.values())
     started = time.monotonic()
-    cache = _cache_dir(args)
-    with BuildDisplay(console, logs_dir(cache), verbose=args.verbose) as display:
+    cache = cachedirs.root(args.cache_dir)
+    with BuildDisplay(console, cachedirs.logs(cache), verbose=args.verbose) as display:
         display.images([image.name for image in images])
         try:
             ensure_images(images, engine, cache, on_log=display.log, events=display)
@@ -253,7 +249,7 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backend:
     from harness.backends import DockerBackend, LocalBackend
     from harness.console import ProgressObserver
-    from harness.images import BuildEvents
+    from harness.imageplan import BuildEvents
 
     if isinstance(observer, ProgressObserver):
         observer.verbose = bool(getattr(args, "verbose", False))
@@ -263,7 +259,7 @@ def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backe
         return LocalBackend.from_args(args.python or [], data_dir=args.data_dir, on_log=note)
     return DockerBackend(
         engine=_engine(),
-        cache_dir=_cache_dir(args),
+        cache_dir=cachedirs.root(args.cache_dir),
         data_dir=args.data_dir,
         on_log=on_log,
         events=observer if isinstance(observer, BuildEvents) else None,
@@ -318,7 +314,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             store = RunStore(args.results_dir / run_id)
         engine = getattr(backend, "engine", None)
         note = getattr(observer, "note", observer.log)
-        cells, data = prepare_data(loaded.cells, _cache_dir(args), data_dir=args.data_dir, on_log=note)
+        cells, data = prepare_data(
+            loaded.cells, cachedirs.root(args.cache_dir), data_dir=args.data_dir, on_log=note
+        )
         if data is not None and data.available and data.data_dir is not None:
             backend.data_dir = data.data_dir  # type: ignore[attr-defined]
         session = RunSession(

@@ -3,7 +3,6 @@ the file, the line, the field path and what was expected."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from collections.abc import Iterator
@@ -596,7 +595,3 @@ def load_matrix(path: Path) -> Matrix:
         raise ConfigError(format_problems(path, positions, problems))
     assert matrix is not None
     return matrix
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

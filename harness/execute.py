@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from harness.errors import ResultError
 from harness.plan import Cell
-from harness.store import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
+from harness.resultdocs import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"

@@ -22,8 +22,10 @@ from harness.errors import ConfigError
 from harness.execute import Backend
 from harness.hostinfo import host_facts
 from harness.plan import Cell, Plan
-from harness.runner import Job, Runner, RunObserver, iso, plan_rounds, prepare_cells
+from harness.resultdocs import MANIFEST_KIND
+from harness.runner import Job, Runner, RunObserver, plan_rounds, prepare_cells
 from harness.store import RunStore
+from harness.timestamps import utc_iso
 
 Doc = dict[str, Any]
 DEFAULT_MAX_REPEATS_FACTOR = 4
@@ -206,10 +208,10 @@ class RunSession:
 
     def _manifest(self) -> Doc:
         prev = self.previous
-        now = iso(time.time())
+        now = utc_iso(time.time())
         return {
             "schema_version": 1,
-            "kind": "tfmh.run-manifest",
+            "kind": MANIFEST_KIND,
             "run_id": self.run_id,
             "profile": self.settings.profile,
             "matrix_path": self.matrix_path,
@@ -265,7 +267,7 @@ class RunSession:
             runner.run(jobs, announce=False)
             self._probe(runner, f"after round {n}")
         self._adapt(runner, started)
-        self.manifest["finished_at"] = iso(time.time())
+        self.manifest["finished_at"] = utc_iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
         return list(self.store.iter_records())

@@ -18,7 +18,8 @@ from harness.cli import main
 from harness.config import load_matrix
 from harness.errors import ConfigError
 from harness.plan import expand
-from harness.store import load_run, validate_record
+from harness.resultdocs import validate_record
+from harness.store import load_run
 from tests.unit.test_runner import template_payload
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,9 @@ from harness.config import Profile, load_matrix
 from harness.errors import ConfigError
 from harness.execute import Availability, ExecOutcome, ExecRequest
 from harness.plan import Cell, expand
+from harness.resultdocs import validate_record
 from harness.session import Overrides, RunSession, RunSettings
-from harness.store import RunStore, validate_record
+from harness.store import RunStore
 from tests.unit.test_runner import template_payload
 
 MATRIX = textwrap.dedent(
