@@ -22,4 +22,3 @@ def test_phases_agree_with_the_payload_and_its_schema() -> None:
     measured = _payload_resultio().new_result()["phases_s"]
     assert set(stats.PHASES) == set(documented) == set(measured)
     assert len(stats.PHASES) == len(set(stats.PHASES))
-

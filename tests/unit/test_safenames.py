@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
@@ -27,6 +27,9 @@ def test_checked_name_accepts_one_plain_component(text: str) -> None:
 
 
 @given(st.text(max_size=60))
+@example(".hidden")
+@example("../..")
+@example("")
 def test_name_from_always_gives_one_harmless_component(text: str) -> None:
     name = name_from(text)
     assert name and not name.startswith(".")
