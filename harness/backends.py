@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from harness.availability import check_cells, engine_unreachable
 from harness.errors import HarnessError
 from harness.execute import Backend
-from harness.images import BuildEvents
+from harness.imageplan import BuildEvents
 from harness.plan import Cell
 from harness.runner import RunObserver
 from harness.settings import RunOptions

@@ -3,14 +3,14 @@ into the engine as ``tfmh/base-<suite>:<recipe-hash>`` (no registry needed)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import cachedirs
 from harness.config import BootstrapBase
+from harness.digest import doc_sha256
 from harness.engine import DockerEngine
 from harness.errors import BuildError
 from harness.subproc import run_logged
@@ -51,12 +51,12 @@ class BaseRecipe:
             "variant": self.variant,
             "version": self.version,
         }
-        return _short_hash(doc)
+        return doc_sha256(doc, 16)
 
     @property
     def digest(self) -> str:
         """Hash of the imported image: the rootfs plus the image config set on import."""
-        return _short_hash({"rootfs": self.rootfs_digest, "changes": list(IMPORT_CHANGES)})
+        return doc_sha256({"rootfs": self.rootfs_digest, "changes": list(IMPORT_CHANGES)}, 16)
 
     @property
     def repository(self) -> str:
@@ -73,10 +73,6 @@ class BaseRecipe:
     @property
     def glibc_minor(self) -> int:
         return SUITE_GLIBC_MINOR[self.suite]
-
-
-def _short_hash(doc: object) -> str:
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def recipe_for(base: BootstrapBase) -> BaseRecipe:
@@ -107,12 +103,8 @@ def clean_rootfs(rootfs: Path) -> None:
                 path.unlink()
 
 
-def bases_dir(cache_dir: Path) -> Path:
-    return cache_dir / "bases"
-
-
 def tarball_path(recipe: BaseRecipe, cache_dir: Path) -> Path:
-    return bases_dir(cache_dir) / f"base-{recipe.suite}-{recipe.rootfs_digest}.tar"
+    return cachedirs.bases(cache_dir) / f"base-{recipe.suite}-{recipe.rootfs_digest}.tar"
 
 
 def make_tarball(recipe: BaseRecipe, cache_dir: Path, on_log: Callable[[str], None]) -> Path:
@@ -121,12 +113,12 @@ def make_tarball(recipe: BaseRecipe, cache_dir: Path, on_log: Callable[[str], No
         raise BuildError(
             f"bootstrap base {recipe.ref}: debootstrap is not installed (apt-get install debootstrap)"
         )
-    work = bases_dir(cache_dir) / f"rootfs-{recipe.suite}-{recipe.rootfs_digest}"
+    work = cachedirs.bases(cache_dir) / f"rootfs-{recipe.suite}-{recipe.rootfs_digest}"
     tar_path = tarball_path(recipe, cache_dir)
     partial = tar_path.with_suffix(".tar.partial")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    log_path = cache_dir / "logs" / f"bootstrap-{recipe.suite}-{recipe.rootfs_digest}.log"
+    log_path = cachedirs.logs(cache_dir) / f"bootstrap-{recipe.suite}-{recipe.rootfs_digest}.log"
     try:
         run_logged(
             debootstrap_command(recipe, work / "rootfs"),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
-from harness import __version__
+from harness import __version__, cachedirs
 from harness.errors import BuildError, ConfigError, HarnessError
 from harness.matrixsource import MatrixSource, load_source
 from harness.settings import Overrides, RunOptions, RunSettings
@@ -144,22 +144,16 @@ def _source(args: argparse.Namespace) -> MatrixSource:
     return load_source(args.matrix, args.profile, args.shard)
 
 
-def _cache_dir(args: argparse.Namespace) -> Path:
-    from harness.images import default_cache_dir
-
-    return default_cache_dir() if args.cache_dir is None else Path(args.cache_dir)
-
-
 # -------------------------------------------------------------------------------------------------- plan
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from harness.backends import docker_availability
     from harness.console import plan_table
-    from harness.images import default_cache_dir
 
     source = _source(args)
-    cells = source.cells if args.offline else docker_availability(source.cells, default_cache_dir())
+    cache = cachedirs.root(args.cache_dir)
+    cells = source.cells if args.offline else docker_availability(source.cells, cache)
     if args.format == "json":
         doc = {
             "profile": args.profile,
@@ -182,14 +176,15 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
     from harness.backends import connect_engine
     from harness.console import BuildDisplay
-    from harness.images import ensure_images, logs_dir, short_build_error
+    from harness.imageplan import short_build_error
+    from harness.images import ensure_images
 
     source = _source(args)
     engine = connect_engine()
     images = list({c.image.name: c.image for c in source.cells if c.available}.values())
     started = time.monotonic()
-    cache = _cache_dir(args)
-    with BuildDisplay(console, logs_dir(cache), verbose=args.verbose) as display:
+    cache = cachedirs.root(args.cache_dir)
+    with BuildDisplay(console, cachedirs.logs(cache), verbose=args.verbose) as display:
         display.images([image.name for image in images])
         try:
             ensure_images(images, engine, cache, on_log=display.log, events=display)

@@ -4,7 +4,6 @@ messages name the file, the line, the field path and what was expected. The cell
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -349,7 +348,3 @@ def read_matrix(path: Path) -> tuple[Matrix, str]:
         raise ConfigError(format_problems(path, positions, problems))
     assert matrix is not None
     return matrix, text
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

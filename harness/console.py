@@ -8,7 +8,6 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from harness.images import BuildEvents, ImageStatus, short_build_error
+from harness.imageplan import BuildEvents, ImageStatus, short_build_error
 from harness.plan import Cell
 from harness.runner import Job, RunObserver
+from harness.timestamps import utc_iso
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", "unavailable": "yellow"}
 
@@ -104,10 +104,6 @@ def is_terminal(console: Console) -> bool:
     return bool(console.is_terminal) and not console.is_dumb_terminal
 
 
-def timestamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def fmt_duration(seconds: float) -> str:
     """``42s``, ``3m05s``, ``1h02m``."""
     s = max(0, round(seconds))
@@ -144,7 +140,7 @@ class _Lines:
             self.console.print(renderable, highlight=False, soft_wrap=True)
             return
         raw = text.plain if isinstance(text, Text) else text
-        stamp = timestamp(self.now())
+        stamp = utc_iso(self.now())
         for part in raw.splitlines() or [""]:
             self.console.out(f"{stamp} {strip_control(part)}", highlight=False)
 

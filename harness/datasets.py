@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import cachedirs
+from harness.atomicfile import replacing
+from harness.digest import file_sha256
 from harness.plan import Cell
 
 #: where keras.datasets.mnist.load_data downloads it from
@@ -67,18 +70,6 @@ class DataUnavailable(Exception):
         self.detail = detail
 
 
-def mnist_cache_dir(cache_dir: Path) -> Path:
-    return cache_dir / "data" / "mnist"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _host(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     return parsed.netloc or url
@@ -101,34 +92,32 @@ def short_download_error(exc: BaseException) -> str:
 
 
 def download(url: str, dest: Path, sha256: str, timeout_s: float, on_log: OnLog) -> None:
-    """Fetch ``url`` to ``dest`` (atomically: temp file + rename) only if it hashes to ``sha256``."""
+    """Fetch ``url`` to ``dest`` (atomically: nothing is left behind on failure) only if it hashes to
+    ``sha256``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.parent.chmod(0o755)  # the container user (uid 1000) reads it through the read-only mount
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
     size = 0
     on_log(f"downloading {url}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp, tmp.open("wb") as fh:
-            for block in iter(lambda: resp.read(_BLOCK), b""):
-                digest.update(block)
-                fh.write(block)
-                size += len(block)
+        with replacing(dest, mode=0o644) as fh:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                for block in iter(lambda: resp.read(_BLOCK), b""):
+                    digest.update(block)
+                    fh.write(block)
+                    size += len(block)
+            got = digest.hexdigest()
+            if got != sha256:
+                why = f"wrong checksum (sha256 {got[:12]}…, pinned {sha256[:12]}…)"
+                raise DataUnavailable(
+                    f"mnist.npz from {_host(url)}: {why}",
+                    f"GET {url}: {size} bytes with sha256 {got}; expected {sha256}",
+                )
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        tmp.unlink(missing_ok=True)
         raise DataUnavailable(
             f"mnist.npz: download from {_host(url)} failed ({short_download_error(exc)})",
             f"GET {url}: {type(exc).__name__}: {exc}",
         ) from exc
-    got = digest.hexdigest()
-    if got != sha256:
-        tmp.unlink(missing_ok=True)
-        raise DataUnavailable(
-            f"mnist.npz from {_host(url)}: wrong checksum (sha256 {got[:12]}…, pinned {sha256[:12]}…)",
-            f"GET {url}: {size} bytes with sha256 {got}; expected {sha256}",
-        )
-    tmp.chmod(0o644)
-    os.replace(tmp, dest)
     on_log(f"mnist.npz: {size} bytes, sha256 verified, stored in {dest.parent}")
 
 
@@ -154,7 +143,7 @@ def ensure_mnist(
                 detail=f"{path}: sha256 {got}; expected {src.sha256}",
             )
         return DataStatus(True, data_dir)
-    folder = mnist_cache_dir(cache_dir)
+    folder = cachedirs.mnist(cache_dir)
     path = folder / MNIST_FILE
     if path.is_file():
         if file_sha256(path) == src.sha256:

@@ -21,7 +21,7 @@ from harness.execute import (
     images_of,
     payload_command,
 )
-from harness.images import BuildEvents, ImageStatus, short_build_error, short_engine_reason
+from harness.imageplan import BuildEvents, ImageStatus, short_build_error, short_engine_reason
 from harness.paths import payload_dir
 from harness.plan import Cell
 from harness.sandbox import (

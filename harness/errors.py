@@ -21,9 +21,5 @@ class BuildError(HarnessError):
     """An image build failed. The message names the image and shows the log tail."""
 
 
-class ImageUnavailable(HarnessError):
-    """An image cannot be had on this host (e.g. its registry base cannot be pulled)."""
-
-
 class ResultError(HarnessError):
     """A result document is malformed, or has a schema version this harness cannot read."""

@@ -17,7 +17,7 @@ from harness.config import ImageSpec
 from harness.errors import ResultError
 from harness.params import spec_params
 from harness.plan import Cell
-from harness.store import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
+from harness.resultdocs import PAYLOAD_SCHEMA_VERSION, upgrade_payload, validate
 
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"

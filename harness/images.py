@@ -1,238 +1,33 @@
-"""Make the images of a matrix available: bootstrap base → wheelhouse lock → content-addressed build.
-
-Tags are ``tfmh/<image-name>:<hash>`` where the hash covers the Dockerfile text, the build args, the base
-image ID and the sha256 of every wheel installed, so an existing tag means "already built, nothing to do".
+"""Make the images of a matrix available: bootstrap base → wheelhouse lock → content-addressed build
+(the plan and the tag: harness.imageplan). An existing tag means "already built, nothing to do".
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
-import os
-import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from harness.bootstrap import SUITE_GLIBC_MINOR, SUITE_PYTHON, ensure_base
-from harness.config import BootstrapBase, ImageSpec, RegistryBase
+from harness import cachedirs, paths
+from harness.config import ImageSpec
 from harness.engine import HARNESS_LABEL, HARNESS_LABEL_VALUE, DockerEngine
 from harness.errors import BuildError, EngineError
-from harness.wheelhouse import WheelLock, fetch_locked, link_into, platform_tags, resolve_lock
-
-#: bump when the way images are built changes in a way the hashed inputs don't capture
-IMAGE_RECIPE_VERSION = 1
-TAG_HASH_LEN = 20
-#: glibc assumed for registry images when choosing wheels for extra_packages (Ubuntu 18.04 = 2.27)
-REGISTRY_GLIBC_MINOR = 27
-#: where the payload is bind-mounted (read-only) in every image; nothing is baked in
-PAYLOAD_MOUNT = "/opt/tfmh/payload"
-ENV_CACHE_DIR = "TFMH_CACHE_DIR"
-ENV_DOCKER_DIR = "TFMH_DOCKER_DIR"
-
-OnLog = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ImageStatus:
-    """Whether an image of the matrix is usable here, and under which tag/ID (or why not)."""
-
-    name: str
-    available: bool
-    tag: str | None = None
-    image_id: str | None = None
-    reason: str | None = None
-    built: bool = False
-    #: the raw engine error behind a short ``reason`` (kept for logs and records)
-    detail: str | None = None
-
-
-class BuildEvents:
-    """What a build display hears while images are made (the CLI's status lines); the default is silent.
-
-    ``step``: an image entered a step: ``base`` (bootstrap/import or pull), ``wheels`` (lock + download)
-    or ``build`` (docker build). ``done``: it is ready (built or cached) or unavailable, with its size when
-    known.
-    ``failed``: a step failed; ``message`` is the BuildError text, which ends with the log tail."""
-
-    def step(self, image: str, step: str, detail: str = "") -> None: ...
-
-    def done(self, image: str, status: ImageStatus, size_bytes: int | None = None) -> None: ...
-
-    def failed(self, image: str, message: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class ImagePlan:
-    """Everything needed to build one image, and the content-addressed tag it gets."""
-
-    name: str
-    dockerfile: str
-    dockerfile_text: str
-    buildargs: dict[str, str]
-    base_ref: str
-    base_id: str
-    lock: WheelLock
-
-    @property
-    def digest(self) -> str:
-        return content_hash(self.dockerfile_text, self.buildargs, self.base_id, self.lock.wheel_hashes())
-
-    @property
-    def tag(self) -> str:
-        return image_tag(self.name, self.digest)
-
-
-# ------------------------------------------------------------------------------------------ pure parts
-
-
-def default_cache_dir() -> Path:
-    """``$TFMH_CACHE_DIR`` or ``~/.cache/tf-matrix-harness``."""
-    env = os.environ.get(ENV_CACHE_DIR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tf-matrix-harness"
-
-
-def default_docker_dir() -> Path:
-    """Where the Dockerfiles are: ``$TFMH_DOCKER_DIR``, else ``harness/docker/`` when packaged there, else the
-    repository's top-level ``docker/`` (only present in a checkout / editable install)."""
-    env = os.environ.get(ENV_DOCKER_DIR)
-    if env:
-        return Path(env).expanduser()
-    here = Path(__file__).resolve().parent
-    packaged = here / "docker"
-    if (packaged / "bootstrap.Dockerfile").is_file():
-        return packaged
-    return here.parent / "docker"
-
-
-def content_hash(
-    dockerfile_text: str, buildargs: Mapping[str, str], base_id: str, wheel_hashes: list[tuple[str, str]]
-) -> str:
-    doc = {
-        "recipe": IMAGE_RECIPE_VERSION,
-        "dockerfile": dockerfile_text,
-        "buildargs": dict(sorted(buildargs.items())),
-        "base_id": base_id,
-        "wheels": sorted(wheel_hashes),
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:TAG_HASH_LEN]
-
-
-def image_tag(name: str, digest: str) -> str:
-    return f"tfmh/{name}:{digest}"
-
-
-def requirements_for(spec: ImageSpec) -> list[str]:
-    """What goes into the wheelhouse: the TF package + extras (bootstrap) or only the extras (registry)."""
-    if isinstance(spec.base, RegistryBase):
-        return list(spec.extra_packages)
-    return [spec.package, *spec.extra_packages]
-
-
-def base_description(spec: ImageSpec) -> str:
-    return spec.base.image if isinstance(spec.base, RegistryBase) else f"bootstrap:{spec.base.suite}"
-
-
-def build_args_for(
-    spec: ImageSpec, base_ref: str, base_id: str, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The Dockerfiles' build args. They also become the image's labels (``tfmh.*``) inside the Dockerfile."""
-    python_bin = spec.base.python_bin if isinstance(spec.base, RegistryBase) else "python3"
-    args = {
-        "BASE_IMAGE": base_ref,
-        "BASE_ID": base_id,
-        "BASE_DESC": base_description(spec),
-        "IMAGE_NAME": spec.name,
-        "TF_VERSION": spec.tf,
-        "TF_PACKAGE": spec.package,
-        "PYTHON_VERSION": spec.python,
-        "PYTHON": python_bin,
-        "CUDA": spec.cuda or "",
-        "CUDNN": spec.cudnn or "",
-    }
-    return {**args, **(extra or {})}
-
-
-def dockerfile_name(spec: ImageSpec) -> str:
-    return "registry.Dockerfile" if isinstance(spec.base, RegistryBase) else "bootstrap.Dockerfile"
-
-
-def check_bootstrap_python(spec: ImageSpec, base: BootstrapBase) -> None:
-    have = SUITE_PYTHON[base.suite]
-    if spec.python != have:
-        raise BuildError(
-            f"image {spec.name}: python {spec.python} was declared but a bootstrap {base.suite} base has "
-            f"python {have}; declare python: '{have}' or use another suite/base"
-        )
-
-
-def logs_dir(cache_dir: Path) -> Path:
-    """Where every step's full log goes (debootstrap, pip download, docker build, registry pulls)."""
-    return cache_dir / "logs"
+from harness.imageplan import BuildEvents, ImagePlan, ImageStatus, OnLog, plan_image
+from harness.wheelhouse import fetch_locked, link_into
 
 
 def build_log_path(cache_dir: Path, name: str, digest: str) -> Path:
-    return logs_dir(cache_dir) / f"build-{name}-{digest}.log"
-
-
-_HOST_RE = re.compile(r"(?:lookup|https?://|dial tcp:?)\s*([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,})")
-_WHY: tuple[tuple[str, str], ...] = (
-    ("no such host", "no DNS"),
-    ("server misbehaving", "no DNS"),
-    ("temporary failure in name resolution", "no DNS"),
-    ("name or service not known", "no DNS"),
-    ("network is unreachable", "network unreachable"),
-    ("no route to host", "no route to host"),
-    ("connection refused", "connection refused"),
-    ("i/o timeout", "timed out"),
-    ("timeout", "timed out"),
-    ("timed out", "timed out"),
-    ("x509", "TLS certificate error"),
-    ("tls handshake", "TLS error"),
-    ("unauthorized", "authentication required"),
-    ("authentication required", "authentication required"),
-    ("toomanyrequests", "rate limited"),
-    ("pull access denied", "not found or access denied"),
-    ("manifest unknown", "tag not found"),
-    ("not found", "not found"),
-)
-SHORT_REASON_CHARS = 120
-
-
-def short_engine_reason(raw: str, ref: str | None = None) -> str:
-    """A short readable form of an engine/registry error: ``registry-1.docker.io (no DNS)``. The raw text
-    belongs in the log; this goes into reasons and status lines."""
-    text = " ".join(raw.split())
-    low = text.lower()
-    match = _HOST_RE.search(text)
-    host = match.group(1) if match else None
-    if host is None and ref is not None:
-        first = ref.split("/", 1)[0]
-        host = first if "." in first or ":" in first else "registry-1.docker.io"
-    why = next((short for key, short in _WHY if key in low), None)
-    if why is not None:
-        return f"{host} ({why})" if host else why
-    return text if len(text) <= SHORT_REASON_CHARS else text[: SHORT_REASON_CHARS - 1] + "…"
-
-
-def short_build_error(message: str) -> str:
-    """The first line of a BuildError (which ends with the log tail), for reasons and error lines."""
-    first = message.strip().splitlines()[0] if message.strip() else "build failed"
-    return first.rstrip(":; ")
-
-
-# ------------------------------------------------------------------------------------------ steps
+    return cachedirs.logs(cache_dir) / f"build-{name}-{digest}.log"
 
 
 @contextlib.contextmanager
 def cache_lock(cache_dir: Path) -> Iterator[None]:
     """Serialise image preparation between harness processes sharing one cache dir."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with (cache_dir / ".images.lock").open("w") as fh:
+    with cachedirs.images_lock(cache_dir).open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -247,68 +42,10 @@ def _prefixed(name: str, on_log: OnLog) -> OnLog:
     return emit
 
 
-def _write_log(path: Path, text: str) -> None:
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-
-
-def plan_image(
-    spec: ImageSpec,
-    engine: DockerEngine,
-    cache_dir: Path,
-    on_log: OnLog,
-    docker_dir: Path,
-    extra_build_args: Mapping[str, str] | None = None,
-    events: BuildEvents | None = None,
-) -> ImagePlan | ImageStatus:
-    """Base + lock + tag for a spec, or an unavailable ImageStatus (registry base cannot be had)."""
-    ev = events or BuildEvents()
-    if isinstance(spec.base, RegistryBase):
-        base_ref = spec.base.image
-        base_id = engine.image_id(base_ref)
-        if base_id is None:
-            ev.step(spec.name, "base", f"pull {base_ref}")
-            on_log(f"pulling {base_ref}")
-            ok, msg = engine.registry_pull(base_ref)
-            if not ok:
-                log_path = logs_dir(cache_dir) / f"pull-{spec.name}.log"
-                _write_log(log_path, f"$ docker pull {base_ref}\n{msg}")
-                on_log(f"pull of {base_ref} failed: {msg}")
-                reason = f"registry unreachable: {short_engine_reason(msg, base_ref)}"
-                return ImageStatus(spec.name, False, reason=reason, detail=msg)
-            base_id = msg
-        glibc = REGISTRY_GLIBC_MINOR
-    else:
-        check_bootstrap_python(spec, spec.base)
-        ev.step(spec.name, "base", f"bootstrap:{spec.base.suite}")
-        base_ref, base_id = ensure_base(spec.base, engine, cache_dir, on_log)
-        glibc = SUITE_GLIBC_MINOR[spec.base.suite]
-    reqs = requirements_for(spec)
-    ev.step(spec.name, "wheels", f"{len(reqs)} requirement(s)")
-    lock = resolve_lock(reqs, spec.python, platform_tags(glibc), cache_dir, image=spec.name, on_log=on_log)
-    dockerfile = dockerfile_name(spec)
-    try:
-        text = (docker_dir / dockerfile).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BuildError(f"image {spec.name}: cannot read {docker_dir / dockerfile}: {exc.strerror}") from exc
-    return ImagePlan(
-        name=spec.name,
-        dockerfile=dockerfile,
-        dockerfile_text=text,
-        buildargs=build_args_for(spec, base_ref, base_id, extra_build_args),
-        base_ref=base_ref,
-        base_id=base_id,
-        lock=lock,
-    )
-
-
-def build_plan(
-    plan: ImagePlan, engine: DockerEngine, cache_dir: Path, on_log: OnLog, nocache: bool = False
-) -> str:
+def build_plan(plan: ImagePlan, engine: DockerEngine, cache_dir: Path, on_log: OnLog) -> str:
     """Assemble the context (Dockerfile + locked wheels) in a temp dir and build; returns the image ID."""
     fetch_locked(plan.lock, cache_dir, image=plan.name, on_log=on_log)
-    tmp_root = cache_dir / "tmp"
+    tmp_root = cachedirs.build_contexts(cache_dir)
     tmp_root.mkdir(parents=True, exist_ok=True)
     ctx = Path(tempfile.mkdtemp(prefix=f"ctx-{plan.name}-", dir=tmp_root))
     try:
@@ -322,7 +59,6 @@ def build_plan(
             {},  # the Dockerfiles set the tfmh.* labels from the build args
             on_log,
             build_log_path(cache_dir, plan.name, plan.digest),
-            nocache=nocache,
         )
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
@@ -341,25 +77,23 @@ def ensure_image(
     cache_dir: Path,
     on_log: OnLog,
     *,
-    only_missing: bool = True,
     docker_dir: Path | None = None,
     extra_build_args: Mapping[str, str] | None = None,
-    prune_stages: bool = True,
     events: BuildEvents | None = None,
 ) -> ImageStatus:
     """One image (see ensure_images). Call it under ``cache_lock(cache_dir)``.
 
-    ``prune_stages``: after a build (ok or failed), remove the untagged images it leaves behind (the
-    ~1.5-2 GB venv stage of every bootstrap image; they carry ``tfmh=1`` inherited from the base). This trades
-    disk for slower rebuilds of an image whose final stage alone changed.
+    After a build (ok or failed) the untagged images it leaves behind are removed (the ~1.5-2 GB venv stage
+    of every bootstrap image; they carry ``tfmh=1`` inherited from the base). This trades disk for slower
+    rebuilds of an image whose final stage alone changed.
 
     ``events`` hears the steps (base → wheels → build) and the outcome; ``on_log`` gets every log line (they
-    also go to files under ``logs_dir(cache_dir)``)."""
+    also go to files under ``cachedirs.logs(cache_dir)``)."""
     ev = events or BuildEvents()
     log = _prefixed(spec.name, on_log)
     try:
         plan = plan_image(
-            spec, engine, cache_dir, log, docker_dir or default_docker_dir(), extra_build_args, ev
+            spec, engine, cache_dir, log, docker_dir or paths.docker_dir(), extra_build_args, ev
         )
     except BuildError as exc:
         ev.failed(spec.name, str(exc))
@@ -368,22 +102,21 @@ def ensure_image(
         ev.done(spec.name, plan)
         return plan
     existing = engine.image_id(plan.tag)
-    if existing is not None and only_missing:
+    if existing is not None:
         status = ImageStatus(spec.name, True, plan.tag, existing)
         ev.done(spec.name, status, _size(engine, plan.tag) if events is not None else None)
         return status
     ev.step(spec.name, "build", plan.tag)
     log(f"building {plan.tag}")
     try:
-        image_id = build_plan(plan, engine, cache_dir, log, nocache=not only_missing)
+        image_id = build_plan(plan, engine, cache_dir, log)
     except BuildError as exc:
         error = BuildError(f"image {spec.name}: {exc}")
         ev.failed(spec.name, str(error))
         raise error from exc
     finally:
-        if prune_stages:
-            freed = engine.prune_dangling_images({HARNESS_LABEL: HARNESS_LABEL_VALUE})
-            log(f"pruned untagged build stages: {freed / 1e9:.2f} GB freed")
+        freed = engine.prune_dangling_images({HARNESS_LABEL: HARNESS_LABEL_VALUE})
+        log(f"pruned untagged build stages: {freed / 1e9:.2f} GB freed")
     status = ImageStatus(spec.name, True, plan.tag, image_id, built=True)
     ev.done(spec.name, status, _size(engine, plan.tag) if events is not None else None)
     return status
@@ -394,30 +127,25 @@ def ensure_images(
     engine: DockerEngine,
     cache_dir: Path,
     on_log: OnLog,
-    only_missing: bool = True,
     *,
     docker_dir: Path | None = None,
     extra_build_args: Mapping[str, str] | None = None,
-    prune_stages: bool = True,
     events: BuildEvents | None = None,
 ) -> dict[str, ImageStatus]:
     """Make every spec's image available. Registry images whose base cannot be pulled come back
     ``available=False`` with a short reason (the raw engine error in ``detail`` and in the pull log); a failed
     build (or wheel download, or debootstrap) raises BuildError naming the image (fail-fast: later images are
-    not attempted). ``only_missing=False`` rebuilds existing tags without the layer cache. Takes
-    ``cache_lock(cache_dir)`` for the whole call (don't nest it)."""
-    statuses: dict[str, ImageStatus] = {}
+    not attempted). Takes ``cache_lock(cache_dir)`` for the whole call (don't nest it)."""
     with cache_lock(cache_dir):
-        for spec in specs:
-            statuses[spec.name] = ensure_image(
+        return {
+            spec.name: ensure_image(
                 spec,
                 engine,
                 cache_dir,
                 on_log,
-                only_missing=only_missing,
                 docker_dir=docker_dir,
                 extra_build_args=extra_build_args,
-                prune_stages=prune_stages,
                 events=events,
             )
-    return statuses
+            for spec in specs
+        }

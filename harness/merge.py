@@ -8,7 +8,6 @@ way leaves nothing behind.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -16,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ResultError
-from harness.runner import iso
-from harness.store import RunStore, load_run, safe_id
+from harness.safenames import checked_name, slug
+from harness.store import RunStore, load_run
+from harness.timestamps import utc_compact, utc_iso
 
 
 def _merged_manifest(manifests: list[dict[str, Any]], run_id: str, sources: list[Path]) -> dict[str, Any]:
@@ -43,15 +43,14 @@ def _merged_manifest(manifests: list[dict[str, Any]], run_id: str, sources: list
 
 
 def _default_id(profile: str) -> str:
-    safe = re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:60] or "run"
-    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-merged-{safe}"
+    return f"{utc_compact(time.time())}-merged-{slug(profile)[:60]}"
 
 
 def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None) -> Path:
     """Write a new run folder holding every record of `sources`. The sources must come from the same
     matrix and profile; a (cell, repeat) present in two sources is a conflict (nothing is written)."""
     if run_id is not None:
-        safe_id(run_id, "--run-id")
+        checked_name(run_id, "--run-id")
     runs = [load_run(p) for p in sources]
     profiles = {(r.manifest["matrix_sha256"], r.manifest["profile"]) for r in runs}
     if len(profiles) > 1:
@@ -67,7 +66,7 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
                     "disjoint shards or hosts (rerun one of them with other repeats)"
                 )
             seen[key] = run.run_id
-    new_id = safe_id(run_id or _default_id(str(runs[0].manifest["profile"])))
+    new_id = checked_name(run_id or _default_id(str(runs[0].manifest["profile"])))
     final = results_dir / new_id
     if final.exists() or final.is_symlink():
         raise ResultError(f"{final}: a run with this id exists already")
@@ -84,7 +83,7 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
                 store.write_probe({**probe, "index": index, "run_id": new_id, "source_run_id": run.run_id})
                 index += 1
         manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
-        manifest["merged_at"] = iso(time.time())
+        manifest["merged_at"] = utc_iso(time.time())
         store.write_manifest(manifest)
         if final.exists() or final.is_symlink():
             raise ResultError(f"{final}: a run with this id exists already")

@@ -8,22 +8,21 @@ with the image's TF package, and prints the interpreter path. Use it with `harne
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import venv
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import cachedirs
 from harness.config import ImageSpec, load_matrix
+from harness.digest import text_sha256
 from harness.errors import ConfigError, HarnessError
-from harness.wheelhouse import wheelhouse_dir
 
 
 def venv_dir(cache_dir: Path, image: ImageSpec) -> Path:
     recipe = "\n".join([image.package, *image.extra_packages, sys.version.split()[0]])
-    digest = hashlib.sha256(recipe.encode("utf-8")).hexdigest()[:12]
-    return cache_dir / "venvs" / f"{image.name}-{digest}"
+    return cachedirs.venvs(cache_dir) / f"{image.name}-{text_sha256(recipe, 12)}"
 
 
 def check_host_python(image: ImageSpec) -> None:
@@ -44,7 +43,7 @@ def ensure_venv(cache_dir: Path, image: ImageSpec) -> Path:
     if marker.exists():
         return python
     venv.EnvBuilder(with_pip=True, clear=True).create(target)
-    find_links = wheelhouse_dir(cache_dir, image.python)
+    find_links = cachedirs.wheelhouse(cache_dir, image.python)
     cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if find_links.is_dir():
         cmd += ["--find-links", str(find_links)]
@@ -58,8 +57,6 @@ def ensure_venv(cache_dir: Path, image: ImageSpec) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from harness.images import default_cache_dir
-
     parser = argparse.ArgumentParser(prog="python -m harness.nativeenv", description=__doc__)
     parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"))
     parser.add_argument("--images", nargs="+", required=True, help="image names from the matrix")
@@ -71,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = [n for n in args.images if n not in matrix.images]
         if unknown:
             raise ConfigError(f"{args.matrix}: images {unknown} are not in the matrix")
-        cache = args.cache_dir or default_cache_dir()
+        cache = cachedirs.root(args.cache_dir)
         pythons = [str(ensure_venv(cache, matrix.images[name])) for name in args.images]
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

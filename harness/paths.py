@@ -1,9 +1,11 @@
-"""Where the harness finds its repository files and keeps its caches."""
+"""Where the harness finds its repository files (its caches: harness.cachedirs)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+ENV_DOCKER_DIR = "TFMH_DOCKER_DIR"
 
 
 def project_root() -> Path:
@@ -12,7 +14,9 @@ def project_root() -> Path:
 
 
 def docker_dir() -> Path:
-    return Path(os.environ.get("TFMH_DOCKER_DIR", project_root() / "docker"))
+    """The Dockerfiles and compat.yaml: ``$TFMH_DOCKER_DIR``, else the repository's top-level ``docker/``."""
+    env = os.environ.get(ENV_DOCKER_DIR)
+    return Path(env).expanduser() if env else project_root() / "docker"
 
 
 def payload_dir() -> Path:

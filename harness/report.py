@@ -8,7 +8,6 @@ deterministic: nothing depends on the render time, so the same run renders byte-
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -19,6 +18,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from harness import charts, stats
+from harness.atomicfile import write_text
+from harness.safenames import name_from
 from harness.store import RunData
 
 Doc = dict[str, Any]
@@ -29,7 +30,8 @@ MAX_CHART_ROWS = 150
 MAX_TREND_CHARTS = 200
 #: verdict lines per workload in the headline (largest differences first when there are more)
 MAX_HEADLINES = 12
-PHASES = ("import", "data", "build", "first_step", "fit_total", "fit_tail", "train_total", "eval")
+#: the phases table leaves out interpreter start-up
+PHASES = tuple(p for p in stats.PHASES if p != "interpreter")
 #: phases stacked in the chart (fit_total/fit_tail overlap train_total and are shown in the table)
 CHART_PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
 
@@ -109,12 +111,6 @@ def fmt_ratio(x: Any) -> str:
 def sort_key(x: Any) -> str:
     """Value for the data-sort attribute: numbers as repr, missing as empty."""
     return repr(float(x)) if _ok(x) else ""
-
-
-def safe_dirname(run_id: str) -> str:
-    """A run id as a single, harmless path component (no separators, no leading dots)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).lstrip(".")
-    return name or "run"
 
 
 # ------------------------------------------------------------------------------------------ view model
@@ -502,8 +498,8 @@ def render_run_report(
     run: RunData, out_dir: Path, history: Sequence[RunData] = (), include_contended: bool = False
 ) -> Path:
     """Write `<out_dir>/<run-id>/index.html` (self-contained) and return its path."""
-    path = out_dir / safe_dirname(run.run_id) / "index.html"
-    _write(path, render_run_html(run, history, include_contended))
+    path = out_dir / name_from(run.run_id) / "index.html"
+    write_text(path, render_run_html(run, history, include_contended))
     return path
 
 
@@ -515,7 +511,7 @@ def site_entries(runs: Iterable[RunData]) -> list[Doc]:
         entries.append(
             {
                 "run_id": run.run_id,
-                "href": quote(safe_dirname(run.run_id)) + "/index.html",
+                "href": quote(name_from(run.run_id)) + "/index.html",
                 "profile": run.manifest.get("profile"),
                 "started_at": run.manifest.get("started_at"),
                 "finished_at": run.manifest.get("finished_at"),
@@ -532,12 +528,5 @@ def render_site_index(reports_dir: Path, runs: list[RunData]) -> Path:
     """Write `<reports_dir>/index.html` listing runs newest first with headline numbers."""
     html = environment().get_template("index.html.j2").render(entries=site_entries(runs))
     path = reports_dir / "index.html"
-    _write(path, html)
+    write_text(path, html)
     return path
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -11,7 +11,6 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ from harness.execute import (
     write_spec,
 )
 from harness.plan import Cell
-from harness.store import PROBE_KIND, RECORD_KIND, RECORD_SCHEMA_VERSION, RunStore, cell_key, read_json
+from harness.resultdocs import PROBE_KIND, RECORD_KIND, RECORD_SCHEMA_VERSION, read_json
+from harness.store import RunStore, cell_key
+from harness.timestamps import utc_iso
 
 LOG_TAIL_CHARS = 4000
 
@@ -56,10 +57,6 @@ class RunObserver:
 
     def note(self, text: str) -> None:
         """A line always worth showing (which interpreter has what, data downloads)."""
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
 
 
 def declared(cell: Cell) -> dict[str, Any]:
@@ -234,7 +231,7 @@ class Runner:
             "run_id": self.run_id,
             "index": index,
             "label": label,
-            "at": iso(started),
+            "at": utc_iso(started),
             "image": cell.image.name,
             "status": "ok" if reason is None else "failed",
             "reason": reason,
@@ -272,8 +269,8 @@ class Runner:
             "exit_code": outcome.exit_code,
             "log_tail": outcome.logs[-LOG_TAIL_CHARS:],
             "runner": {"kind": self.backend.kind, **outcome.runner},
-            "started_at": iso(started),
-            "finished_at": iso(finished),
+            "started_at": utc_iso(started),
+            "finished_at": utc_iso(finished),
             "wall_s": round(max(outcome.wall_s, finished - started), 3),
             "payload": verdict.payload,
         }

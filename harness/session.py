@@ -28,9 +28,11 @@ from harness.execute import Backend
 from harness.hostinfo import host_facts
 from harness.matrixsource import MatrixSource
 from harness.plan import Cell
-from harness.runner import Job, Runner, RunObserver, exit_code_for, iso, plan_rounds
+from harness.resultdocs import MANIFEST_KIND
+from harness.runner import Job, Runner, RunObserver, exit_code_for, plan_rounds
 from harness.settings import RunOptions, RunSettings
 from harness.store import RunStore, new_run_id, resolve_run
+from harness.timestamps import utc_iso
 
 Doc = dict[str, Any]
 
@@ -131,10 +133,10 @@ class RunSession:
 
     def _manifest(self) -> Doc:
         prev = self.previous
-        now = iso(time.time())
+        now = utc_iso(time.time())
         return {
             "schema_version": 1,
-            "kind": "tfmh.run-manifest",
+            "kind": MANIFEST_KIND,
             "run_id": self.run_id,
             "profile": self.settings.profile,
             "matrix_path": str(self.source.path),
@@ -191,7 +193,7 @@ class RunSession:
             runner.run(jobs, announce=False)
             self._probe(runner, f"after round {n}")
         self._adapt(runner, started)
-        self.manifest["finished_at"] = iso(time.time())
+        self.manifest["finished_at"] = utc_iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
         return list(self.store.iter_records())

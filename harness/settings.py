@@ -160,6 +160,6 @@ class RunOptions:
         _check(self.data_dir is None or self.data_dir.is_dir(), f"--data-dir {self.data_dir}: no such folder")
 
     def cache(self) -> Path:
-        from harness.images import default_cache_dir
+        from harness import cachedirs
 
-        return default_cache_dir() if self.cache_dir is None else self.cache_dir
+        return cachedirs.root(self.cache_dir)

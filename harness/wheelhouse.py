@@ -4,7 +4,6 @@ so builds install exactly those, offline. With a lock and matching wheels presen
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,6 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness import cachedirs
+from harness.atomicfile import write_text
+from harness.digest import doc_sha256, file_sha256
 from harness.errors import BuildError
 from harness.subproc import run_logged
 
@@ -88,7 +90,7 @@ def platform_tags(glibc_minor: int, arch: str = "x86_64") -> tuple[str, ...]:
 
 def lock_key(requirements: Sequence[str], python: str, platforms: Sequence[str]) -> str:
     doc = {"requirements": sorted(requirements), "python": python, "platforms": sorted(platforms)}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return doc_sha256(doc, 16)
 
 
 def canonical_name(name: str) -> str:
@@ -105,20 +107,8 @@ def parse_wheel_filename(filename: str) -> tuple[str, str]:
     return canonical_name(parts[0]), parts[1]
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def wheelhouse_dir(cache_dir: Path, python: str) -> Path:
-    return cache_dir / "wheelhouse" / python
-
-
 def lock_path(cache_dir: Path, python: str, key: str) -> Path:
-    return wheelhouse_dir(cache_dir, python) / "locks" / f"{key}.json"
+    return cachedirs.wheel_locks(cache_dir, python) / f"{key}.json"
 
 
 def pip_download_command(
@@ -145,7 +135,7 @@ def read_lock(
 
 def missing_or_mismatched(lock: WheelLock, cache_dir: Path) -> list[str]:
     """File names of locked wheels that are absent from the wheelhouse or whose sha256 differs."""
-    wdir = wheelhouse_dir(cache_dir, lock.python)
+    wdir = cachedirs.wheelhouse(cache_dir, lock.python)
     bad = []
     for wheel in lock.wheels:
         path = wdir / wheel.file
@@ -164,7 +154,7 @@ def _download(
     log_path: Path,
 ) -> Path:
     """Run pip download into a fresh temporary dir inside the wheelhouse and return that dir."""
-    wdir = wheelhouse_dir(cache_dir, python)
+    wdir = cachedirs.wheelhouse(cache_dir, python)
     wdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=wdir))
     env = {**os.environ, "PIP_NO_INPUT": "1"}
@@ -215,8 +205,8 @@ def resolve_lock(
     if existing is not None or not reqs:
         return existing or WheelLock(reqs, python, tuple(platforms), ())
     key = lock_key(reqs, python, platforms)
-    log_path = cache_dir / "logs" / f"wheels-{image}-{key}.log"
-    wdir = wheelhouse_dir(cache_dir, python)
+    log_path = cachedirs.logs(cache_dir) / f"wheels-{image}-{key}.log"
+    wdir = cachedirs.wheelhouse(cache_dir, python)
     what = f"wheel download for image {image} ({' '.join(reqs)})"
     tmp = _download(reqs, python, platforms, cache_dir, what, on_log, log_path)
     try:
@@ -224,11 +214,7 @@ def resolve_lock(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     lock = WheelLock(reqs, python, tuple(platforms), tuple(wheels))
-    path = lock_path(cache_dir, python, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(lock.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    write_text(lock_path(cache_dir, python, key), lock.to_json())
     return lock
 
 
@@ -238,12 +224,12 @@ def fetch_locked(lock: WheelLock, cache_dir: Path, *, image: str, on_log: Callab
     if not bad:
         return
     on_log(f"re-fetching {len(bad)} locked wheel(s) for {image}: {', '.join(bad[:5])}")
-    wdir = wheelhouse_dir(cache_dir, lock.python)
+    wdir = cachedirs.wheelhouse(cache_dir, lock.python)
     for name in bad:
         (wdir / name).unlink(missing_ok=True)
-    req_file = wdir / "locks" / f"{lock.key}.requirements.txt"
+    req_file = cachedirs.wheel_locks(cache_dir, lock.python) / f"{lock.key}.requirements.txt"
     req_file.write_text(lock.requirements_txt(), encoding="utf-8")
-    log_path = cache_dir / "logs" / f"wheels-{image}-{lock.key}-refetch.log"
+    log_path = cachedirs.logs(cache_dir) / f"wheels-{image}-{lock.key}-refetch.log"
     args = ["--no-deps", "--require-hashes", "-r", str(req_file)]
     tmp = _download(
         args, lock.python, lock.platforms, cache_dir, f"wheel re-fetch for {image}", on_log, log_path
@@ -262,7 +248,7 @@ def fetch_locked(lock: WheelLock, cache_dir: Path, *, image: str, on_log: Callab
 def link_into(lock: WheelLock, cache_dir: Path, dest: Path) -> None:
     """Hard-link (or copy) the locked wheels into ``dest`` and write ``dest/lock.txt``."""
     dest.mkdir(parents=True, exist_ok=True)
-    wdir = wheelhouse_dir(cache_dir, lock.python)
+    wdir = cachedirs.wheelhouse(cache_dir, lock.python)
     for wheel in lock.wheels:
         src, dst = wdir / wheel.file, dest / wheel.file
         try:

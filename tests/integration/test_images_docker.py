@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.cachedirs import default_root
 from harness.config import ImageSpec, load_matrix
 from harness.engine import ContainerRequest, DockerEngine
 from harness.errors import BuildError
-from harness.images import ImageStatus, default_cache_dir, default_docker_dir, ensure_images
+from harness.imageplan import ImageStatus
+from harness.images import ensure_images
+from harness.paths import docker_dir
 
 pytestmark = pytest.mark.docker
 
@@ -44,7 +47,7 @@ def engine() -> Iterator[DockerEngine]:
 
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
-    return default_cache_dir()
+    return default_root()
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +120,7 @@ def test_broken_dockerfile_raises_build_error_naming_image(
 ):
     ddir = tmp_path / "docker"
     ddir.mkdir()
-    good = (default_docker_dir() / "bootstrap.Dockerfile").read_text()
+    good = (docker_dir() / "bootstrap.Dockerfile").read_text()
     broken = good.replace("COPY --from=venv", f"RUN echo MARKER-{SESSION} && exit 7\nCOPY --from=venv", 1)
     (ddir / "bootstrap.Dockerfile").write_text(broken)
     spec = _spec("broken-img", "2.15.1", "six==1.17.0")

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from harness.availability import prepare_cells
+from harness.cachedirs import default_root
 from harness.config import load_matrix
 from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
-from harness.images import default_cache_dir
 from harness.plan import expand
+from harness.resultdocs import validate_record
 from harness.runner import Runner, plan_jobs
-from harness.store import RunStore, load_run, validate_record
+from harness.store import RunStore, load_run
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -99,7 +100,7 @@ def test_faults_are_recorded_and_isolated(tmp_path: Path, engine: DockerEngine) 
     payload.chmod(0o755)
     (payload / "run.py").chmod(0o644)
     plan = expand(load_matrix(matrix), "faults")
-    backend = DockerBackend(engine=engine, cache_dir=default_cache_dir(), payload=payload)
+    backend = DockerBackend(engine=engine, cache_dir=default_root(), payload=payload)
     store = RunStore(tmp_path / "results" / "faults")
     cells = prepare_cells(backend, plan.cells)
     runner = Runner(backend, store, "itest-faults", timeout_s=20, mem_limit="256m")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness.availability import prepare_cells
+from harness.cachedirs import default_root
 from harness.config import load_matrix
 from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
 from harness.execute import ExecOutcome, ExecRequest, build_spec, write_spec
-from harness.images import default_cache_dir
 from harness.plan import Cell, expand
 from harness.telemetry import CGROUP_ROOT, SUMMARY_KEYS
 
@@ -50,9 +50,7 @@ def _matrix(tmp: Path) -> Path:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[DockerBackend, Cell]:
     tmp = tmp_path_factory.mktemp("telemetry")
     engine = DockerEngine.connect()
-    backend = DockerBackend(
-        engine=engine, cache_dir=default_cache_dir(), labels={"tfmh.run": "itest-telemetry"}
-    )
+    backend = DockerBackend(engine=engine, cache_dir=default_root(), labels={"tfmh.run": "itest-telemetry"})
     (cell,) = prepare_cells(backend, expand(load_matrix(_matrix(tmp)), "t").cells)
     assert cell.available, cell.reason
     return backend, cell

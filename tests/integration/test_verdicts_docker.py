@@ -21,11 +21,12 @@ import pytest
 
 from harness import stats
 from harness.availability import prepare_cells
+from harness.cachedirs import default_root
 from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
-from harness.images import default_cache_dir
+from harness.resultdocs import validate_record
 from harness.runner import Runner
-from harness.store import RunStore, load_run, validate_record
+from harness.store import RunStore, load_run
 from tests.integration.test_run_docker import ROOT, _tf215_block, _write
 
 pytestmark = pytest.mark.docker
@@ -208,7 +209,7 @@ def test_slowed_probe_flags_its_round(tmp_path: Path) -> None:
 
     plan = expand(load_matrix(_matrix(tmp_path, twin=False)), "aa")
     engine = DockerEngine.connect()
-    backend = DockerBackend(engine=engine, cache_dir=default_cache_dir())
+    backend = DockerBackend(engine=engine, cache_dir=default_root())
     cell = prepare_cells(backend, plan.cells)[0]
     store = RunStore(tmp_path / "probe-run")
     runner = Runner(backend, store, "itest-probe", timeout_s=120)

@@ -11,7 +11,8 @@ import pytest
 from conftest import tf_pythons
 
 from harness.interpreters import probe_interpreter
-from harness.store import load_run, validate_record
+from harness.resultdocs import validate_record
+from harness.store import load_run
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(len(tf_pythons()) < 2, reason="needs two TF interpreters")]
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import make_fixtures  # type: ignore[import-not-found]
 
-from harness.store import RECORD_SCHEMA_VERSION, load_run, validate, validate_record
+from harness.resultdocs import RECORD_SCHEMA_VERSION, validate, validate_record
+from harness.store import load_run
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from harness import merge as merge_mod
-from harness import store as store_mod
+from harness import resultdocs
 from harness.cli import main
 from harness.errors import ConfigError, ResultError
 from harness.merge import merge_runs
-from harness.store import RunStore, load_run, read_json
+from harness.resultdocs import read_json
+from harness.safenames import checked_name
+from harness.store import RunStore, load_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 OLD, NEW = sorted(p.name for p in FIXTURES.iterdir())
@@ -329,12 +331,12 @@ def test_resume_reads_are_validated(results: Path) -> None:
 
 def test_safe_id_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
-        store_mod.safe_id("../x")
-    assert store_mod.safe_id("20261126T142000Z-ci-3f2a") == "20261126T142000Z-ci-3f2a"
+        checked_name("../x")
+    assert checked_name("20261126T142000Z-ci-3f2a") == "20261126T142000Z-ci-3f2a"
 
 
 def test_read_json_refuses_oversized_documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_mod, "MAX_DOC_BYTES", 10)
+    monkeypatch.setattr(resultdocs, "MAX_DOC_BYTES", 10)
     path = tmp_path / "doc.json"
     path.write_text('{"a": "0123456789"}', encoding="utf-8")
     with pytest.raises(ResultError, match="larger than 10 bytes"):

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import cachedirs
 from harness.config import load_matrix
 from harness.datasets import (
     MNIST_SHA256,
     MNIST_URL,
     DataSource,
     ensure_mnist,
-    mnist_cache_dir,
     needs_mnist,
     prepare_data,
 )
@@ -112,7 +112,7 @@ def test_download_verifies_and_caches_once(tmp_path: Path, server) -> None:
     source = DataSource(url=f"{base}/mnist.npz", sha256=hashlib.sha256(body).hexdigest(), timeout_s=10)
     status = ensure_mnist(tmp_path / "cache", source=source)
     assert status.available and status.downloaded
-    assert status.data_dir == mnist_cache_dir(tmp_path / "cache")
+    assert status.data_dir == cachedirs.mnist(tmp_path / "cache")
     stored = status.data_dir / "mnist.npz"
     assert stored.read_bytes() == body
     assert stored.stat().st_mode & 0o777 == 0o644 and status.data_dir.stat().st_mode & 0o777 == 0o755
@@ -144,8 +144,8 @@ def test_wrong_checksum_is_unavailable_and_nothing_is_kept(tmp_path: Path, serve
     assert status.reason is not None and status.reason.startswith("mnist.npz from 127.0.0.1:")
     assert "wrong checksum" in status.reason and "pinned 000000000000" in status.reason
     assert status.detail and "0" * 64 in status.detail
-    assert not (mnist_cache_dir(tmp_path) / "mnist.npz").exists()
-    assert list(mnist_cache_dir(tmp_path).iterdir()) == []
+    assert not (cachedirs.mnist(tmp_path) / "mnist.npz").exists()
+    assert list(cachedirs.mnist(tmp_path).iterdir()) == []
 
 
 def test_unreachable_url_is_unavailable_with_a_short_reason(tmp_path: Path) -> None:
@@ -165,8 +165,8 @@ def test_http_error_is_named(tmp_path: Path, server) -> None:
 
 def test_a_cached_file_with_a_bad_checksum_is_fetched_again(tmp_path: Path, server) -> None:
     base, body, hits = server
-    (mnist_cache_dir(tmp_path)).mkdir(parents=True)
-    (mnist_cache_dir(tmp_path) / "mnist.npz").write_bytes(b"truncated")
+    (cachedirs.mnist(tmp_path)).mkdir(parents=True)
+    (cachedirs.mnist(tmp_path) / "mnist.npz").write_bytes(b"truncated")
     source = DataSource(url=f"{base}/mnist.npz", sha256=hashlib.sha256(body).hexdigest())
     assert ensure_mnist(tmp_path, source=source).downloaded
     assert hits == ["/mnist.npz"]

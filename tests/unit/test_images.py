@@ -8,20 +8,13 @@ from typing import Any
 
 import pytest
 
-from harness import images
+from harness import cachedirs, imageplan
 from harness.bootstrap import BaseRecipe, debootstrap_command
 from harness.config import ImageSpec
 from harness.errors import BuildError
-from harness.images import (
-    ImageStatus,
-    build_args_for,
-    content_hash,
-    default_cache_dir,
-    default_docker_dir,
-    ensure_images,
-    image_tag,
-    requirements_for,
-)
+from harness.imageplan import ImageStatus, build_args_for, content_hash, image_tag, requirements_for
+from harness.images import ensure_images
+from harness.paths import docker_dir
 from harness.wheelhouse import (
     LockedWheel,
     WheelLock,
@@ -29,7 +22,6 @@ from harness.wheelhouse import (
     lock_key,
     parse_wheel_filename,
     platform_tags,
-    wheelhouse_dir,
 )
 
 WHEELS = [("a-1.0-py3-none-any.whl", "aa" * 32), ("b-2.0-py3-none-any.whl", "bb" * 32)]
@@ -113,7 +105,7 @@ def test_lock_roundtrip_and_requirements_txt():
 
 def test_link_into_builds_the_context_wheel_dir(tmp_path: Path):
     cache = tmp_path / "cache"
-    wdir = wheelhouse_dir(cache, "3.11")
+    wdir = cachedirs.wheelhouse(cache, "3.11")
     wdir.mkdir(parents=True)
     (wdir / "a-1.0-py3-none-any.whl").write_bytes(b"A")
     (wdir / "unrelated-9-py3-none-any.whl").write_bytes(b"Z")
@@ -126,7 +118,7 @@ def test_link_into_builds_the_context_wheel_dir(tmp_path: Path):
 
 
 def test_dockerfiles_are_parametrised_and_do_not_bake_the_payload():
-    ddir = default_docker_dir()
+    ddir = docker_dir()
     boot = (ddir / "bootstrap.Dockerfile").read_text()
     reg = (ddir / "registry.Dockerfile").read_text()
     for text in (boot, reg):
@@ -142,7 +134,7 @@ def test_dockerfiles_are_parametrised_and_do_not_bake_the_payload():
 
 @pytest.mark.parametrize("dockerfile", ["bootstrap.Dockerfile", "registry.Dockerfile"])
 def test_every_build_arg_is_declared_and_every_used_arg_is_passed(dockerfile: str):
-    text = (default_docker_dir() / dockerfile).read_text()
+    text = (docker_dir() / dockerfile).read_text()
     declared = set(re.findall(r"^ARG (\w+)", text, flags=re.M))
     used = set(re.findall(r"\$\{(\w+)\}", text))
     kind = "registry" if dockerfile.startswith("registry") else "bootstrap"
@@ -170,9 +162,9 @@ def test_build_args_and_requirements():
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("TFMH_CACHE_DIR", str(tmp_path))
-    assert default_cache_dir() == tmp_path
+    assert cachedirs.default_root() == tmp_path
     monkeypatch.delenv("TFMH_CACHE_DIR")
-    assert default_cache_dir() == Path.home() / ".cache" / "tf-matrix-harness"
+    assert cachedirs.default_root() == Path.home() / ".cache" / "tf-matrix-harness"
 
 
 class FakeEngine:
@@ -212,13 +204,13 @@ def test_registry_unreachable_is_reported_not_dropped_and_others_continue(
     )
     boot = _spec()
     monkeypatch.setattr(
-        images, "ensure_base", lambda base, engine, cache, log: ("tfmh/base-bookworm:x", "sha256:b")
+        imageplan, "ensure_base", lambda base, engine, cache, log: ("tfmh/base-bookworm:x", "sha256:b")
     )
     lock = WheelLock(("tensorflow-cpu==2.15.1",), "3.11", platform_tags(36), ())
-    monkeypatch.setattr(images, "resolve_lock", lambda *a, **k: lock)
+    monkeypatch.setattr(imageplan, "resolve_lock", lambda *a, **k: lock)
     engine = FakeEngine({})
-    plan = images.plan_image(boot, engine, tmp_path, print, default_docker_dir())  # type: ignore[arg-type]
-    assert isinstance(plan, images.ImagePlan)
+    plan = imageplan.plan_image(boot, engine, tmp_path, print, docker_dir())  # type: ignore[arg-type]
+    assert isinstance(plan, imageplan.ImagePlan)
     engine.known[plan.tag] = "sha256:built"
     statuses = ensure_images([reg, boot], engine, tmp_path, print)  # type: ignore[arg-type]
     assert statuses["tf1.15-gpu"] == ImageStatus(
@@ -235,4 +227,4 @@ def test_registry_unreachable_is_reported_not_dropped_and_others_continue(
 def test_bootstrap_python_mismatch_is_a_build_error(tmp_path: Path):
     spec = _spec(python="3.9")
     with pytest.raises(BuildError, match=r"image tf2\.15-py3\.11: python 3\.9 .* bookworm .* 3\.11"):
-        images.plan_image(spec, FakeEngine({}), tmp_path, print, default_docker_dir())  # type: ignore[arg-type]
+        imageplan.plan_image(spec, FakeEngine({}), tmp_path, print, docker_dir())  # type: ignore[arg-type]

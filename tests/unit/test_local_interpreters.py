@@ -18,7 +18,8 @@ from harness.errors import ConfigError
 from harness.interpreters import interpreter_mismatch, parse_python_args, probe_interpreter
 from harness.local_backend import LocalBackend
 from harness.plan import expand
-from harness.store import load_run, validate_record
+from harness.resultdocs import validate_record
+from harness.store import load_run
 from tests.unit.test_runner import template_payload
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from harness.cli import main
 from harness.config import load_matrix
 from harness.errors import ConfigError, ResultError
 from harness.plan import expand
-from harness.store import check_manifest, check_probe, check_record, read_json
+from harness.resultdocs import check_manifest, check_probe, check_record, read_json
 
 from .test_config_errors import GOOD
 

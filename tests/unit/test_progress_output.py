@@ -23,7 +23,7 @@ from rich.console import Console
 from harness.console import BuildDisplay, ProgressObserver, strip_control
 from harness.engine import _build_failure_message
 from harness.errors import BuildError
-from harness.images import ImageStatus, short_engine_reason
+from harness.imageplan import ImageStatus, short_engine_reason
 from harness.plan import Cell, expand
 from harness.runner import Job
 from harness.wheelhouse import WheelLock, lock_key, lock_path, platform_tags

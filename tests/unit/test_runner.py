@@ -16,8 +16,9 @@ from harness.availability import prepare_cells
 from harness.config import load_matrix
 from harness.execute import Availability, ExecOutcome, ExecRequest
 from harness.plan import Cell, expand
+from harness.resultdocs import validate_record
 from harness.runner import Runner, exit_code_for, plan_jobs
-from harness.store import RunStore, validate_record
+from harness.store import RunStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 

@@ -19,9 +19,9 @@ from harness.errors import ConfigError
 from harness.execute import Availability, ExecOutcome, ExecRequest
 from harness.matrixsource import load_source
 from harness.plan import Cell
+from harness.resultdocs import validate_record
 from harness.session import RunSession
 from harness.settings import Overrides, RunOptions, RunSettings
-from harness.store import validate_record
 from tests.unit.test_runner import template_payload
 
 MATRIX = textwrap.dedent(

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import store as store_mod
+from harness import resultdocs
+from harness.atomicfile import write_json
 from harness.errors import ResultError
 from harness.merge import merge_runs
-from harness.store import RunStore, load_run, resolve_run, upgrade_record, validate_record, write_json_atomic
+from harness.resultdocs import upgrade_record, validate_record
+from harness.store import RunStore, load_run, resolve_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -25,7 +27,7 @@ def _fixture_run(tmp_path: Path) -> Path:
 
 def test_fixture_records_validate_against_the_schemas() -> None:
     """The fixtures are schema_version 1 records: valid as written, and valid again once upgraded."""
-    from harness.store import upgrade_record, validate
+    from harness.resultdocs import upgrade_record, validate
 
     for path in sorted(FIXTURES.glob("*/cells/*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -38,7 +40,7 @@ def test_fixture_records_validate_against_the_schemas() -> None:
 
 
 def test_fixture_manifests_validate() -> None:
-    from harness.store import validate
+    from harness.resultdocs import validate
 
     for path in sorted(FIXTURES.glob("*/manifest.json")):
         assert validate(json.loads(path.read_text(encoding="utf-8")), "run-manifest.v1") == [], path
@@ -46,9 +48,9 @@ def test_fixture_manifests_validate() -> None:
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "doc.json"
-    write_json_atomic(target, {"a": 1})
+    write_json(target, {"a": 1})
     with pytest.raises(ValueError):
-        write_json_atomic(target, {"a": float("nan")})  # not JSON: refused before replace
+        write_json(target, {"a": float("nan")})  # not JSON: refused before replace
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["doc.json"]
 
@@ -64,8 +66,8 @@ def test_missing_schema_version_is_refused() -> None:
 
 
 def test_upgrade_path_runs_registered_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_mod, "RECORD_SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_mod._RECORD_UPGRADES, 1, lambda d: {**d, "schema_version": 2, "new": True})
+    monkeypatch.setattr(resultdocs, "RECORD_SCHEMA_VERSION", 2)
+    monkeypatch.setitem(resultdocs._RECORD_UPGRADES, 1, lambda d: {**d, "schema_version": 2, "new": True})
     assert upgrade_record({"schema_version": 1}) == {"schema_version": 2, "new": True}
 
 
