@@ -25,6 +25,7 @@ from harness.execute import RESULT_FILE, SPEC_FILE, Availability, ExecOutcome, E
 from harness.images import BuildEvents, ImageStatus, short_build_error
 from harness.paths import payload_dir
 from harness.plan import Cell
+from harness.usage import CGROUP_ROOT, ProcessGroupTarget, TargetReading, container_target
 
 PAYLOAD_MOUNT = "/opt/tfmh/payload"
 IN_MOUNT = "/in"
@@ -87,7 +88,7 @@ class _ContainerTelemetry:
         def stats() -> dict[str, int | None] | None:
             return self.engine.container_stats(container_id)
 
-        target = telemetry.container_target(container_id, self.cgroup_root, stats=stats)
+        target = container_target(container_id, self.cgroup_root, stats=stats)
         self.sampler = telemetry.Sampler(target, self.interval_s)
         self.sampler.start()
 
@@ -131,7 +132,7 @@ class DockerBackend:
     labels: dict[str, str] = field(default_factory=dict)
     #: host evidence per execution (harness.telemetry); None: do not sample
     telemetry_interval_s: float | None = TELEMETRY_INTERVAL_S
-    cgroup_root: Path = telemetry.CGROUP_ROOT
+    cgroup_root: Path = CGROUP_ROOT
     kind: str = "docker"
     #: hears each image's build steps (the CLI's status line); None: silent
     events: BuildEvents | None = None
@@ -456,7 +457,7 @@ class LocalBackend:
             self._running.append(proc)
             sampler = None
             if self.telemetry_interval_s:
-                sampler = telemetry.Sampler(telemetry.ProcessGroupTarget(proc.pid), self.telemetry_interval_s)
+                sampler = telemetry.Sampler(ProcessGroupTarget(proc.pid), self.telemetry_interval_s)
                 sampler.start()
             timed_out = False
             usage: Any = None
@@ -555,13 +556,13 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
         proc.returncode = -signal.SIGKILL
 
 
-def _final_reading(usage: Any) -> telemetry.TargetReading | None:
+def _final_reading(usage: Any) -> TargetReading | None:
     """The exact totals of the reaped payload from wait4: its own and its waited-for children's CPU time,
     and the largest single-process RSS (the summary keeps the higher of this and the sampled group RSS)."""
     if usage is None:
         return None
     peak = int(usage.ru_maxrss) * 1024  # KiB on Linux
-    return telemetry.TargetReading(cpu_s=float(usage.ru_utime + usage.ru_stime), peak_bytes=peak)
+    return TargetReading(cpu_s=float(usage.ru_utime + usage.ru_stime), peak_bytes=peak)
 
 
 def _tail(log: IO[bytes], limit: int) -> str:
