@@ -19,7 +19,8 @@ from typing import IO, Any
 
 from harness import telemetry
 from harness.config import ImageSpec
-from harness.engine import ContainerRequest, DockerEngine, Mount
+from harness.engine import DockerEngine
+from harness.enginespec import ContainerRequest, Mount
 from harness.errors import BuildError, ConfigError
 from harness.execute import RESULT_FILE, SPEC_FILE, Availability, ExecOutcome, ExecRequest
 from harness.images import BuildEvents, ImageStatus, short_build_error

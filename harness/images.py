@@ -20,7 +20,8 @@ from pathlib import Path
 
 from harness.bootstrap import SUITE_GLIBC_MINOR, SUITE_PYTHON, ensure_base
 from harness.config import BootstrapBase, ImageSpec, RegistryBase
-from harness.engine import HARNESS_LABEL, HARNESS_LABEL_VALUE, DockerEngine
+from harness.engine import DockerEngine
+from harness.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from harness.errors import BuildError, EngineError
 from harness.wheelhouse import WheelLock, fetch_locked, link_into, platform_tags, resolve_lock
 

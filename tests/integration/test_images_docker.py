@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import ImageSpec, load_matrix
-from harness.engine import ContainerRequest, DockerEngine
+from harness.engine import DockerEngine
+from harness.enginespec import ContainerRequest
 from harness.errors import BuildError
 from harness.images import ImageStatus, default_cache_dir, default_docker_dir, ensure_images
 

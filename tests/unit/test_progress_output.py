@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 
 from harness.console import BuildDisplay, ProgressObserver, strip_control
-from harness.engine import _build_failure_message
+from harness.enginelogs import build_failure_message
 from harness.errors import BuildError
 from harness.images import ImageStatus, short_engine_reason
 from harness.plan import Cell, expand
@@ -92,7 +92,7 @@ class FakeEngine:
                 if i % 100 == 0:
                     time.sleep(0.3)  # let the live display refresh
         if os.environ.get("FAKE_BUILD_FAIL"):
-            raise BuildError(_build_failure_message(tag, "exit code 1", log_path, lines[-30:]))
+            raise BuildError(build_failure_message(tag, "exit code 1", log_path, lines[-30:]))
         self.known[tag] = "sha256:built"
         return "sha256:built"
 
