@@ -229,7 +229,7 @@ def _annotate_engine(cells: list[Cell]) -> list[Cell]:
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
-    from harness.console import BuildDisplay
+    from harness.builddisplay import BuildDisplay
     from harness.images import ensure_images, logs_dir, short_build_error
 
     loaded = load(args)
@@ -252,8 +252,8 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 
 def _backend(args: argparse.Namespace, console: Console, observer: Any) -> Backend:
     from harness.backends import DockerBackend, LocalBackend
-    from harness.console import ProgressObserver
     from harness.images import BuildEvents
+    from harness.runprogress import ProgressObserver
 
     if isinstance(observer, ProgressObserver):
         observer.verbose = bool(getattr(args, "verbose", False))
@@ -291,9 +291,10 @@ def _overrides(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from harness.console import ProgressObserver, summary_table
+    from harness.console import summary_table
     from harness.datasets import prepare_data
     from harness.runner import exit_code_for
+    from harness.runprogress import ProgressObserver
     from harness.session import RunSession, RunSettings
     from harness.store import RunStore, new_run_id, resolve_run
 

@@ -20,12 +20,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.console import BuildDisplay, ProgressObserver, strip_control
+from harness.builddisplay import BuildDisplay
+from harness.console import strip_control
 from harness.enginelogs import build_failure_message
 from harness.errors import BuildError
 from harness.images import ImageStatus, short_engine_reason
 from harness.plan import Cell, expand
 from harness.runner import Job
+from harness.runprogress import ProgressObserver
 from harness.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
 from tests.unit.test_local_interpreters import fake_interpreter
 
