@@ -175,7 +175,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
     from harness.backends import connect_engine
-    from harness.console import BuildDisplay
+    from harness.builddisplay import BuildDisplay
     from harness.imageplan import short_build_error
     from harness.images import ensure_images
 
@@ -228,7 +228,8 @@ def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSe
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from harness.console import ProgressObserver, summary_table
+    from harness.console import summary_table
+    from harness.runprogress import ProgressObserver
     from harness.session import run_matrix
 
     source = _source(args)

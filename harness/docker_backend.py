@@ -11,7 +11,8 @@ from typing import Any
 
 from harness import telemetry
 from harness.config import ImageSpec
-from harness.engine import ContainerRequest, DockerEngine, Mount
+from harness.engine import DockerEngine
+from harness.enginespec import ContainerRequest, Mount
 from harness.errors import BuildError
 from harness.execute import (
     TELEMETRY_INTERVAL_S,
@@ -34,6 +35,7 @@ from harness.sandbox import (
     PAYLOAD_MOUNT,
     container_labels,
 )
+from harness.usage import CGROUP_ROOT, container_target
 
 
 @dataclass
@@ -50,7 +52,7 @@ class _ContainerTelemetry:
         def stats() -> dict[str, int | None] | None:
             return self.engine.container_stats(container_id)
 
-        target = telemetry.container_target(container_id, self.cgroup_root, stats=stats)
+        target = container_target(container_id, self.cgroup_root, stats=stats)
         self.sampler = telemetry.Sampler(target, self.interval_s)
         self.sampler.start()
 
@@ -86,7 +88,7 @@ class DockerBackend:
     labels: dict[str, str] = field(default_factory=dict)
     #: host evidence per execution (harness.telemetry); None: do not sample
     telemetry_interval_s: float | None = TELEMETRY_INTERVAL_S
-    cgroup_root: Path = telemetry.CGROUP_ROOT
+    cgroup_root: Path = CGROUP_ROOT
     kind: str = "docker"
     #: hears each image's build steps (the CLI's status line); None: silent
     events: BuildEvents | None = None

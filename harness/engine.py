@@ -1,5 +1,8 @@
 """The Docker engine, behind a small typed API. The only module that imports ``docker``.
 
+What a container or build is asked to do is declared in :mod:`harness.enginespec`, how its output is kept in
+:mod:`harness.enginelogs` (neither needs the SDK); this module makes the SDK calls.
+
 Every docker SDK / requests error is mapped to :mod:`harness.errors` (``EngineError``, ``BuildError``), so the
 rest of the harness never sees a docker exception. Containers are always started locked down (no network, no
 capabilities, no new privileges, read-only root fs, non-root user) and always removed afterwards.
@@ -11,9 +14,8 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import docker.client
 import docker.errors
@@ -21,79 +23,30 @@ import docker.models.containers
 import docker.types
 import requests.exceptions
 
+from harness.enginelogs import (
+    BUILD_TAIL_LINES,
+    LOG_TAIL_LINES,
+    build_failure_message,
+    cap_logs,
+    consume_build_chunk,
+)
+from harness.enginespec import (
+    TMPFS_OPTIONS,
+    ContainerMonitor,
+    ContainerOutcome,
+    ContainerRequest,
+    build_kwargs,
+    harness_labels,
+    label_filters,
+    split_ref,
+)
 from harness.errors import BuildError, EngineError
-from harness.sandbox import CONTAINER_BASE_ENV, CONTAINER_USER
-from harness.sandbox import HARNESS_LABEL as HARNESS_LABEL
-from harness.sandbox import HARNESS_LABEL_VALUE as HARNESS_LABEL_VALUE
-from harness.sandbox import LOG_CAP_BYTES as LOG_CAP_BYTES
+from harness.sandbox import CONTAINER_BASE_ENV
 
-LOG_TAIL_LINES = 5000
-#: lines of build log shown in a BuildError
-BUILD_TAIL_LINES = 30
-#: tmpfs options for /tmp inside a container (HOME=/tmp); world-writable for the non-root user
-TMPFS_OPTIONS = "rw,nosuid,nodev,mode=1777"
 _DAEMON_HINT = "is the Docker daemon running and is DOCKER_HOST (or /var/run/docker.sock) reachable?"
 
 
-@dataclass(frozen=True)
-class Mount:
-    """A bind mount of a host path into the container."""
-
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class ContainerRequest:
-    """What to run, and under which limits. Security settings are not configurable on purpose."""
-
-    image: str
-    command: list[str]
-    mounts: list[Mount] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    user: str = CONTAINER_USER
-    timeout_s: float = 1800.0
-    cpus: float | None = None
-    mem_limit: str | None = None
-    #: pin to these CPUs (``--cpuset-cpus`` syntax, e.g. "0-1,3"); None: not pinned
-    cpuset: str | None = None
-    gpu: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    name: str | None = None
-    working_dir: str = "/tmp"
-
-
-@dataclass(frozen=True)
-class ContainerOutcome:
-    """How a container ended. ``exit_code`` is None when it was killed on timeout."""
-
-    exit_code: int | None
-    oom_killed: bool
-    timed_out: bool
-    logs: str
-    started_at: float
-    finished_at: float
-    container_id: str
-
-
-class ContainerMonitor(Protocol):
-    """Observes a container's life in ``run_container`` (e.g. to sample its cgroup). ``started`` is called
-    right after the start, ``finished`` after it ended (exit, or kill on timeout) and before its removal.
-    Note: docker removes the container's cgroup when its processes exit, so ``finished`` comes too late to
-    read cgroup files. A monitor's exceptions are ignored: observing never fails an execution."""
-
-    def started(self, container_id: str) -> None: ...
-
-    def finished(self, container_id: str) -> None: ...
-
-
-# ------------------------------------------------------------------------------------------ pure helpers
-
-
-def harness_labels(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The labels every harness object carries, plus ``extra``."""
-    return {**(extra or {}), HARNESS_LABEL: HARNESS_LABEL_VALUE}
+# ------------------------------------------------------------------------------------------ SDK arguments
 
 
 def device_requests(gpu: bool) -> list[docker.types.DeviceRequest]:
@@ -136,51 +89,6 @@ def container_kwargs(req: ContainerRequest) -> dict[str, Any]:
     if req.gpu:
         kwargs["device_requests"] = device_requests(True)
     return kwargs
-
-
-def build_kwargs(
-    context_dir: Path, dockerfile: str, tag: str, buildargs: Mapping[str, str], labels: Mapping[str, str]
-) -> dict[str, Any]:
-    """The keyword arguments for the low-level ``api.build`` (no network, no pulls, intermediates removed).
-
-    ``labels`` are passed as given (none when empty): the harness Dockerfiles set ``tfmh=1`` themselves.
-    """
-    kwargs: dict[str, Any] = {
-        "path": str(context_dir),
-        "dockerfile": dockerfile,
-        "tag": tag,
-        "buildargs": dict(buildargs),
-        "network_mode": "none",
-        "rm": True,
-        "forcerm": True,
-        "pull": False,
-        "decode": True,
-    }
-    if labels:
-        # the classic builder appends one LABEL step per label after the last instruction; on fuse-overlayfs
-        # each costs seconds above a large layer, so the Dockerfiles carry their labels (incl. tfmh=1) instead
-        kwargs["labels"] = dict(labels)
-    return kwargs
-
-
-def cap_logs(text: str, limit: int = LOG_CAP_BYTES) -> str:
-    """The last ``limit`` bytes of ``text`` (UTF-8), marked when truncated."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return text
-    return "[… log truncated …]\n" + data[-limit:].decode("utf-8", "replace")
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """``repo[:tag]`` → (repo, tag); a ``:`` inside a registry host:port is not a tag."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
 
 
 @contextlib.contextmanager
@@ -266,7 +174,7 @@ class DockerEngine:
 
     def prune_dangling_images(self, label_filter: Mapping[str, str]) -> int:
         """Remove untagged images carrying the labels (e.g. finished build stages); returns bytes freed."""
-        filters = {"dangling": True, "label": _label_filters(label_filter)}
+        filters = {"dangling": True, "label": label_filters(label_filter)}
         with engine_errors("pruning dangling images"):
             result = self._client.images.prune(filters=filters)
         return int(result.get("SpaceReclaimed") or 0)
@@ -316,14 +224,14 @@ class DockerEngine:
             try:
                 with engine_errors(f"building {tag}"):
                     for chunk in self._client.api.build(**kwargs):
-                        error = _consume_build_chunk(chunk, emit) or error
+                        error = consume_build_chunk(chunk, emit) or error
             except EngineError as exc:
                 error = str(exc)
         if error is not None:
-            raise BuildError(_build_failure_message(tag, error, log_path, list(tail)))
+            raise BuildError(build_failure_message(tag, error, log_path, list(tail)))
         image_id = self.image_id(tag)
         if image_id is None:
-            raise BuildError(_build_failure_message(tag, "no image after build", log_path, list(tail)))
+            raise BuildError(build_failure_message(tag, "no image after build", log_path, list(tail)))
         return image_id
 
     def registry_pull(self, ref: str, timeout_s: float = 60.0) -> tuple[bool, str]:
@@ -466,20 +374,16 @@ class DockerEngine:
     def list_containers(self, label_filter: Mapping[str, str]) -> list[str]:
         """IDs of all containers (running or not) carrying all the given labels."""
         with engine_errors("listing containers"):
-            found = self._client.containers.list(all=True, filters={"label": _label_filters(label_filter)})
+            found = self._client.containers.list(all=True, filters={"label": label_filters(label_filter)})
         return [str(c.id) for c in found]
 
     def remove_containers(self, label_filter: Mapping[str, str]) -> int:
         """Force-remove leftover containers carrying all the given labels; returns how many."""
         with engine_errors("listing containers"):
-            found = self._client.containers.list(all=True, filters={"label": _label_filters(label_filter)})
+            found = self._client.containers.list(all=True, filters={"label": label_filters(label_filter)})
         for container in found:
             self._remove(container)
         return len(found)
-
-
-def _label_filters(labels: Mapping[str, str]) -> list[str]:
-    return [f"{k}={v}" if v else k for k, v in labels.items()]
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -488,25 +392,3 @@ def _is_timeout(exc: BaseException) -> bool:
         return True
     inner = exc.args[0] if exc.args else exc
     return "timed out" in str(exc).lower() or "timeout" in type(inner).__name__.lower()
-
-
-def _consume_build_chunk(chunk: Any, emit: Callable[[str], None]) -> str | None:
-    """Emit the log lines of one decoded build chunk; return the error message if it carries one."""
-    if not isinstance(chunk, dict):
-        emit(str(chunk).rstrip())
-        return None
-    if chunk.get("error"):
-        message = str(chunk["error"]).strip()
-        emit(f"ERROR: {message}")
-        return message
-    text = chunk.get("stream") or chunk.get("status")
-    if text:
-        for line in str(text).split("\n"):
-            if line.strip():
-                emit(line.rstrip("\r"))
-    return None
-
-
-def _build_failure_message(tag: str, error: str, log_path: Path, tail: list[str]) -> str:
-    shown = "\n".join(f"  | {line}" for line in tail)
-    return f"build of image {tag} failed: {error}\n  last {len(tail)} log lines ({log_path}):\n{shown}"

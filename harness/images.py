@@ -13,7 +13,8 @@ from pathlib import Path
 
 from harness import cachedirs, paths
 from harness.config import ImageSpec
-from harness.engine import HARNESS_LABEL, HARNESS_LABEL_VALUE, DockerEngine
+from harness.engine import DockerEngine
+from harness.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from harness.errors import BuildError, EngineError
 from harness.imageplan import BuildEvents, ImagePlan, ImageStatus, OnLog, plan_image
 from harness.wheelhouse import fetch_locked, link_into

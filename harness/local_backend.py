@@ -30,6 +30,7 @@ from harness.interpreters import InterpreterInfo, interpreter_mismatch, parse_py
 from harness.paths import payload_dir
 from harness.plan import Cell
 from harness.sandbox import LOG_CAP_BYTES, PAYLOAD_ENV
+from harness.usage import ProcessGroupTarget, TargetReading
 
 #: how often the local runner checks whether the payload has exited
 LOCAL_POLL_S = 0.05
@@ -182,7 +183,7 @@ class LocalBackend:
             self._running.append(proc)
             sampler = None
             if self.telemetry_interval_s:
-                sampler = telemetry.Sampler(telemetry.ProcessGroupTarget(proc.pid), self.telemetry_interval_s)
+                sampler = telemetry.Sampler(ProcessGroupTarget(proc.pid), self.telemetry_interval_s)
                 sampler.start()
             timed_out = False
             usage: Any = None
@@ -271,13 +272,13 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
         proc.returncode = -signal.SIGKILL
 
 
-def _final_reading(usage: Any) -> telemetry.TargetReading | None:
+def _final_reading(usage: Any) -> TargetReading | None:
     """The exact totals of the reaped payload from wait4: its own and its waited-for children's CPU time,
     and the largest single-process RSS (the summary keeps the higher of this and the sampled group RSS)."""
     if usage is None:
         return None
     peak = int(usage.ru_maxrss) * 1024  # KiB on Linux
-    return telemetry.TargetReading(cpu_s=float(usage.ru_utime + usage.ru_stime), peak_bytes=peak)
+    return TargetReading(cpu_s=float(usage.ru_utime + usage.ru_stime), peak_bytes=peak)
 
 
 def _tail(log: IO[bytes], limit: int) -> str:

@@ -290,9 +290,9 @@ def run_matrix(
 
 
 def _host_gate(threshold: float, timeout_s: float) -> Doc:
-    from harness import telemetry
+    from harness import hostcpu
 
-    result = telemetry.wait_for_quiet(threshold_cores=threshold, timeout_s=timeout_s)
+    result = hostcpu.wait_for_quiet(threshold_cores=threshold, timeout_s=timeout_s)
     return {
         "quiet": bool(result.quiet),
         "waited_s": round(float(result.waited_s), 3),

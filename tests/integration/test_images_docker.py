@@ -15,7 +15,8 @@ import pytest
 
 from harness.cachedirs import default_root
 from harness.config import ImageSpec, load_matrix
-from harness.engine import ContainerRequest, DockerEngine
+from harness.engine import DockerEngine
+from harness.enginespec import ContainerRequest
 from harness.errors import BuildError
 from harness.imageplan import ImageStatus
 from harness.images import ensure_images

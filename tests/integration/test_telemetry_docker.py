@@ -17,7 +17,8 @@ from harness.docker_backend import DockerBackend
 from harness.engine import DockerEngine
 from harness.execute import ExecOutcome, ExecRequest, build_spec, write_spec
 from harness.plan import Cell, expand
-from harness.telemetry import CGROUP_ROOT, SUMMARY_KEYS
+from harness.telemetry import SUMMARY_KEYS
+from harness.usage import CGROUP_ROOT
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -9,20 +9,9 @@ import docker.types
 import pytest
 import requests.exceptions
 
-from harness.engine import (
-    LOG_CAP_BYTES,
-    ContainerRequest,
-    DockerEngine,
-    Mount,
-    _consume_build_chunk,
-    _is_timeout,
-    build_kwargs,
-    cap_logs,
-    container_kwargs,
-    device_requests,
-    engine_errors,
-    split_ref,
-)
+from harness.engine import DockerEngine, _is_timeout, container_kwargs, device_requests, engine_errors
+from harness.enginelogs import LOG_CAP_BYTES, cap_logs, consume_build_chunk
+from harness.enginespec import ContainerRequest, Mount, build_kwargs, split_ref
 from harness.errors import EngineError
 
 
@@ -118,9 +107,9 @@ def test_split_ref(ref: str, expected: tuple[str, str]):
 
 def test_build_chunks_emit_lines_and_errors():
     lines: list[str] = []
-    assert _consume_build_chunk({"stream": "Step 1/3 : FROM x\n"}, lines.append) is None
-    assert _consume_build_chunk({"stream": "\n"}, lines.append) is None  # blank lines don't eat the tail
-    assert _consume_build_chunk({"error": "boom\n", "errorDetail": {}}, lines.append) == "boom"
+    assert consume_build_chunk({"stream": "Step 1/3 : FROM x\n"}, lines.append) is None
+    assert consume_build_chunk({"stream": "\n"}, lines.append) is None  # blank lines don't eat the tail
+    assert consume_build_chunk({"error": "boom\n", "errorDetail": {}}, lines.append) == "boom"
     assert lines == ["Step 1/3 : FROM x", "ERROR: boom"]
 
 

@@ -20,12 +20,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.console import BuildDisplay, ProgressObserver, strip_control
-from harness.engine import _build_failure_message
+from harness.builddisplay import BuildDisplay
+from harness.console import strip_control
+from harness.enginelogs import build_failure_message
 from harness.errors import BuildError
 from harness.imageplan import ImageStatus, short_engine_reason
 from harness.plan import Cell, expand
 from harness.runner import Job
+from harness.runprogress import ProgressObserver
 from harness.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
 from tests.unit.test_local_interpreters import fake_interpreter
 
@@ -92,7 +94,7 @@ class FakeEngine:
                 if i % 100 == 0:
                     time.sleep(0.3)  # let the live display refresh
         if os.environ.get("FAKE_BUILD_FAIL"):
-            raise BuildError(_build_failure_message(tag, "exit code 1", log_path, lines[-30:]))
+            raise BuildError(build_failure_message(tag, "exit code 1", log_path, lines[-30:]))
         self.known[tag] = "sha256:built"
         return "sha256:built"
 

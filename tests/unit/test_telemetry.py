@@ -9,26 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from harness import telemetry
-from harness.telemetry import (
+from harness import hostcpu, telemetry
+from harness.hostcpu import CpuTimes, wait_for_quiet
+from harness.telemetry import Sample, Sampler, summarize
+from harness.usage import (
     CgroupV1Target,
     CgroupV2Target,
-    CpuTimes,
     ProcessGroupTarget,
-    Sample,
-    Sampler,
     StatsTarget,
     TargetReading,
     container_target,
     find_cgroup,
-    summarize,
-    wait_for_quiet,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "telemetry"
 CID = "0123456789abcdef" * 4
-snap_a = telemetry.read_proc_stat(DATA / "proc-a")
-snap_b = telemetry.read_proc_stat(DATA / "proc-b")
+snap_a = hostcpu.read_proc_stat(DATA / "proc-a")
+snap_b = hostcpu.read_proc_stat(DATA / "proc-b")
 
 
 def cpu(busy: int, idle: int = 0, steal: int = 0) -> CpuTimes:
@@ -47,26 +44,26 @@ def test_proc_stat_snapshots_parse_with_known_deltas():
         450,
         40,
     )
-    assert telemetry.host_cpus(DATA / "proc-a") == 2
-    assert telemetry.read_loadavg(DATA / "proc-a") == [0.52, 0.61, 0.70]
-    assert telemetry.read_loadavg(DATA / "proc-b") == [1.48, 0.83, 0.74]
+    assert hostcpu.host_cpus(DATA / "proc-a") == 2
+    assert hostcpu.read_loadavg(DATA / "proc-a") == [0.52, 0.61, 0.70]
+    assert hostcpu.read_loadavg(DATA / "proc-b") == [1.48, 0.83, 0.74]
 
 
 def test_missing_or_malformed_proc_files_give_none(tmp_path: Path):
-    assert telemetry.read_proc_stat(tmp_path) is None
-    assert telemetry.read_loadavg(tmp_path) is None
-    assert telemetry.host_cpus(tmp_path) == (os.cpu_count() or 1)
-    assert telemetry.parse_proc_stat("cpu  1 2 x\n") is None
-    assert telemetry.parse_proc_stat("intr 1\n") is None
-    assert telemetry.parse_proc_stat("cpu  1 2 3 4\n") == CpuTimes(1, 2, 3, 4, 0, 0, 0, 0)
+    assert hostcpu.read_proc_stat(tmp_path) is None
+    assert hostcpu.read_loadavg(tmp_path) is None
+    assert hostcpu.host_cpus(tmp_path) == (os.cpu_count() or 1)
+    assert hostcpu.parse_proc_stat("cpu  1 2 x\n") is None
+    assert hostcpu.parse_proc_stat("intr 1\n") is None
+    assert hostcpu.parse_proc_stat("cpu  1 2 3 4\n") == CpuTimes(1, 2, 3, 4, 0, 0, 0, 0)
 
 
 def test_the_real_proc_stat_reads():
-    now = telemetry.read_proc_stat()
+    now = hostcpu.read_proc_stat()
     if now is None:
         pytest.skip("no /proc/stat on this platform")
     assert now.total > 0 and 0 <= now.busy <= now.total
-    assert telemetry.host_cpus() >= 1
+    assert hostcpu.host_cpus() >= 1
 
 
 # ------------------------------------------------------------------------------------------ cgroups
@@ -146,7 +143,7 @@ def test_container_target_falls_back_to_stats_then_none(tmp_path: Path):
 def test_process_group_sums_members_only():
     target = ProcessGroupTarget(100, proc=DATA / "procgroup")
     reading = target.read()
-    ticks = telemetry.clock_ticks()
+    ticks = hostcpu.clock_ticks()
     page = os.sysconf("SC_PAGE_SIZE")
     assert reading == TargetReading(cpu_s=(330 + 125) / ticks, peak_bytes=35000 * page)
     assert ProcessGroupTarget(999, proc=DATA / "procgroup").read() is None
@@ -310,13 +307,13 @@ class FakeHost:
 def test_gate_returns_at_the_first_quiet_interval():
     host = FakeHost([150, 120, 20, 500])
     result = wait_for_quiet(0.3, 30, 1.0, reader=host.read, clock=host.clock, sleep=host.sleep, ticks=100)
-    assert result == telemetry.QuietResult(quiet=True, waited_s=3.0, others_cores=0.2)
+    assert result == hostcpu.QuietResult(quiet=True, waited_s=3.0, others_cores=0.2)
 
 
 def test_gate_gives_up_at_the_timeout():
     host = FakeHost([150] * 10)
     result = wait_for_quiet(0.3, 2.5, 1.0, reader=host.read, clock=host.clock, sleep=host.sleep, ticks=100)
-    assert result == telemetry.QuietResult(quiet=False, waited_s=3.0, others_cores=1.5)
+    assert result == hostcpu.QuietResult(quiet=False, waited_s=3.0, others_cores=1.5)
 
 
 def test_gate_measures_one_interval_even_with_no_wait_and_handles_no_proc():
