@@ -48,7 +48,8 @@ def test_report_content(current_run: RunData, earlier_run: RunData) -> None:
     assert "registry unreachable: " in html
     assert "ValueError: Unrecognized data type" in html  # failed cell log tail
     assert "timeout" in html and "timed out after 900 s (killed)" in html
-    assert "unsupported: mode &#39;eager&#39; needs TF 2.x" in html  # the planner's reason, not the registry's
+    # the planner's reason for a TF 2.x-only mode, not the registry's
+    assert "unsupported: mode &#39;eager&#39; needs TF 2.x" in html
     assert "TF 2.15.1 · tf1-graph API" in html
     rest = html
     for declared in ("TF 1.15.5 (declared; not run)", "TF 1.15.5 ·", "has TF 1.15.5)"):  # never as measured
