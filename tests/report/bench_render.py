@@ -19,18 +19,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
-
-import make_fixtures as mf  # noqa: E402
 
 from harness import report, stats  # noqa: E402
-from harness.store import RunData  # noqa: E402
+from harness.store import RunData, load_run  # noqa: E402
+
+#: the recorded fixture run whose records are the templates (tests/fixtures/make_fixtures.py)
+TEMPLATE_RUN = ROOT / "tests" / "fixtures" / "runs" / "20261126T142000Z-fixture-3f2a00"
 
 
 def synthetic_run(n_records: int, seed: int = 7) -> RunData:
     rng = random.Random(seed)
-    manifest, template_records = mf.make_run("20261201T000000Z-bench-000000", 0, 1.0, seed, with_extras=True)
-    ok = [r for r in template_records if r["status"] == "ok"]
+    template = load_run(TEMPLATE_RUN)
+    manifest = {**template.manifest, "run_id": "20261201T000000Z-bench-000000"}
+    template_records = template.records
+    ok = [r for r in template_records if r["status"] == "ok" and not r.get("rerun")]
     bad = [r for r in template_records if r["status"] != "ok"][:4]
     images = [f"tf2.{minor}-py3.{py}" for minor in range(2, 22) for py in (11,)]
     records = []

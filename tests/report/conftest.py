@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RUNS = FIXTURES / "runs"
 CURRENT = "20261126T142000Z-fixture-3f2a00"
 EARLIER = "20261126T090000Z-fixture-a1b2c3"
-
-sys.path.insert(0, str(FIXTURES))
 
 
 @pytest.fixture(scope="session")

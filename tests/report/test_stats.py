@@ -298,11 +298,17 @@ def test_history_names_a_payload_change_instead_of_a_regression(current_run) -> 
     assert set(regs["status"]) == {"regression"}
 
 
-def test_overhead_and_flops_defined(current_run) -> None:
-    st = stats.analyse_run(current_run).cells.stats
-    st = st[st["measured"]]
+def test_overhead_and_flops_defined(current_run, fresh_current) -> None:
+    ana = stats.analyse_run(current_run)
+    st = ana.cells.stats[ana.cells.stats["measured"]]
     assert (st["overhead_s"] >= 0).all() and (st["overhead_s"] <= st["step_s"]).all()
     assert (st["achieved_flops"] > 0).all()
+    assert ana.drift.peak_flops and (st["peak_flops_ref"] == ana.drift.peak_flops).all()  # the probes' peak
+    assert (st["overhead_s"] > 0).all()  # every cell achieves less than the measured peak
+    fresh_current.probes = []
+    st = stats.analyse_run(fresh_current).cells.stats
+    st = st[st["measured"]]
+    assert (st["overhead_s"] >= 0).all() and (st["overhead_s"] <= st["step_s"]).all()
     assert st["overhead_s"].min() == 0.0  # without probes the most efficient cell defines the rate
 
 

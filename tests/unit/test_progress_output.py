@@ -29,6 +29,7 @@ from harness.plan import Cell, expand
 from harness.runner import Job
 from harness.runprogress import ProgressObserver
 from harness.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
+from tests.snapshot import check_snapshot
 from tests.unit.test_local_interpreters import fake_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,13 +224,7 @@ STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", re.M)
 
 
 def _check(name: str, text: str) -> None:
-    path = SNAPSHOTS / name
-    if os.environ.get("TFMH_UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    if not path.exists():
-        pytest.fail(f"snapshot {name} missing; run with TFMH_UPDATE_SNAPSHOTS=1")
-    assert text == path.read_text(encoding="utf-8")
+    check_snapshot(SNAPSHOTS / name, text)
 
 
 def _normalise(text: str, tmp_path: Path) -> str:

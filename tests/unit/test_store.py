@@ -16,6 +16,8 @@ from harness.resultdocs import upgrade_record, validate_record
 from harness.store import RunStore, load_run, resolve_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+#: cell records as a schema_version 1 harness wrote them (for the upgrade path)
+LEGACY_V1 = FIXTURES.parent / "legacy_v1"
 
 
 def _fixture_run(tmp_path: Path) -> Path:
@@ -26,10 +28,31 @@ def _fixture_run(tmp_path: Path) -> Path:
 
 
 def test_fixture_records_validate_against_the_schemas() -> None:
-    """The fixtures are schema_version 1 records: valid as written, and valid again once upgraded."""
+    """The fixture runs are what the runner writes today: current-version records, valid as written."""
+    from harness.resultdocs import RECORD_SCHEMA_VERSION, validate
+
+    paths = sorted(FIXTURES.glob("*/cells/*.json"))
+    assert paths
+    for path in paths:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["schema_version"] == RECORD_SCHEMA_VERSION, path
+        assert validate(doc, f"cell-record.v{RECORD_SCHEMA_VERSION}") == [], path
+        assert validate_record(doc) == [], path
+
+
+def test_v1_records_validate_and_upgrade() -> None:
+    """Records written by schema_version 1 harnesses (ok, unavailable, failed, timeout): valid as written,
+    and valid again once upgraded."""
     from harness.resultdocs import upgrade_record, validate
 
-    for path in sorted(FIXTURES.glob("*/cells/*.json")):
+    paths = sorted(LEGACY_V1.glob("*.json"))
+    assert {json.loads(p.read_text(encoding="utf-8"))["status"] for p in paths} == {
+        "ok",
+        "unavailable",
+        "failed",
+        "timeout",
+    }
+    for path in paths:
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert doc["schema_version"] == 1 and validate(doc, "cell-record.v1") == [], path
         if isinstance(doc.get("payload"), dict):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from harness.config import load_matrix
 from harness.console import plan_table, summary_table
 from harness.plan import expand
 from harness.store import load_run
+from tests.snapshot import check_snapshot
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -24,13 +24,7 @@ def _text(renderable: object, width: int = 150) -> str:
 
 
 def _check(name: str, text: str) -> None:
-    path = SNAPSHOTS / name
-    if os.environ.get("TFMH_UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    if not path.exists():
-        pytest.fail(f"snapshot {name} missing; run with TFMH_UPDATE_SNAPSHOTS=1")
-    assert text == path.read_text(encoding="utf-8")
+    check_snapshot(SNAPSHOTS / name, text)
 
 
 def test_summary_table_snapshot() -> None:
