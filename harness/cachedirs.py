@@ -5,7 +5,7 @@
     bases/           bootstrap base tarballs (and their rootfs while debootstrap runs)
     wheelhouse/<py>/ downloaded wheels; locks/ holds the wheel locks
     data/mnist/      the verified mnist.npz
-    venvs/           native TF interpreters (harness.nativeenv)
+    venvs/           native TF interpreters (harness.images.nativeenv)
     logs/            the full log of every step (debootstrap, pip download, docker build, pulls)
     tmp/             build contexts while an image builds
     .images.lock     serialises image preparation between harness processes

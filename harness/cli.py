@@ -21,11 +21,11 @@ from rich.text import Text
 
 from harness import __version__, cachedirs
 from harness.errors import BuildError, ConfigError, HarnessError
-from harness.matrixsource import MatrixSource, load_source
-from harness.settings import Overrides, RunOptions, RunSettings
+from harness.execution.settings import Overrides, RunOptions, RunSettings
+from harness.matrix.source import MatrixSource, load_source
 
 if TYPE_CHECKING:
-    from harness.session import RunResult
+    from harness.execution.session import RunResult
 
 EXIT_INTERRUPTED = 130
 
@@ -148,8 +148,8 @@ def _source(args: argparse.Namespace) -> MatrixSource:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from harness.backends import docker_availability
-    from harness.console import plan_table
+    from harness.execution.backends import docker_availability
+    from harness.report.console import plan_table
 
     source = _source(args)
     cache = cachedirs.root(args.cache_dir)
@@ -174,10 +174,10 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
-    from harness.backends import connect_engine
-    from harness.builddisplay import BuildDisplay
-    from harness.imageplan import short_build_error
-    from harness.images import ensure_images
+    from harness.execution.backends import connect_engine
+    from harness.images.build import ensure_images
+    from harness.images.imageplan import short_build_error
+    from harness.report.builddisplay import BuildDisplay
 
     source = _source(args)
     engine = connect_engine()
@@ -228,9 +228,9 @@ def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSe
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from harness.console import summary_table
-    from harness.runprogress import ProgressObserver
-    from harness.session import run_matrix
+    from harness.execution.session import run_matrix
+    from harness.report.console import summary_table
+    from harness.report.runprogress import ProgressObserver
 
     source = _source(args)
     settings, options = _run_settings(args, source)
@@ -278,8 +278,8 @@ def _render(
     console: Console,
     include_contended: bool = False,
 ) -> Path:
-    from harness.report import render_run_report, render_site_index
-    from harness.store import RunData, list_runs, load_run, load_runs
+    from harness.report.html import render_run_report, render_site_index
+    from harness.results.store import RunData, list_runs, load_run, load_runs
 
     # read (and validate) everything first: an invalid run to report exits 2 before anything is written;
     # an invalid run among the history or the other runs of the folder is skipped with a warning
@@ -302,7 +302,7 @@ def _render(
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    from harness.store import resolve_run
+    from harness.results.store import resolve_run
 
     if args.history is not None and not args.history.is_dir():
         raise ConfigError(f"--history {args.history}: no such folder")
@@ -317,8 +317,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from harness.compare import compare_runs
-    from harness.store import load_run, resolve_run
+    from harness.analysis.compare import compare_runs
+    from harness.results.store import load_run, resolve_run
 
     threshold = args.fail_on_regression
     if threshold is not None and not (math.isfinite(threshold) and 0 <= threshold <= 1000):
@@ -340,8 +340,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_merge(args: argparse.Namespace, console: Console) -> int:
-    from harness.merge import merge_runs
-    from harness.store import resolve_run
+    from harness.results.merge import merge_runs
+    from harness.results.store import resolve_run
 
     sources = [resolve_run(args.results_dir, ref) for ref in args.runs]
     out = merge_runs(sources, args.results_dir, args.run_id)

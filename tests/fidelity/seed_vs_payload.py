@@ -20,7 +20,7 @@ median over rounds of payload fit_total / seed timeit and its 95% bootstrap CI: 
 round-to-round noise is larger than the tolerance: more rounds or a quieter host are needed).
 
 Interpreters: --python PATH (repeatable), else TFMH_TF_PYTHONS (comma-separated) and/or TFMH_TF_PYTHONS_FILE
-(one per line, as written by `python -m harness.nativeenv --out`) -- the same mechanism as the payload tests.
+(one per line, as written by `python -m harness.images.nativeenv --out`) -- the same mechanism as the payload tests.
 Run it on a quiet host: one TF process at a time, nothing else busy; the load average before and after is
 printed. Exit 0 all PASS, 1 some FAIL, 2 usage, 3 none FAIL but some INCONCLUSIVE.
 """

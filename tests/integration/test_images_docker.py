@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from harness.cachedirs import default_root
-from harness.config import ImageSpec, load_matrix
-from harness.engine import DockerEngine
-from harness.enginespec import ContainerRequest
 from harness.errors import BuildError
-from harness.imageplan import ImageStatus
-from harness.images import ensure_images
+from harness.images.build import ensure_images
+from harness.images.engine import DockerEngine
+from harness.images.enginespec import ContainerRequest
+from harness.images.imageplan import ImageStatus
+from harness.matrix.config import ImageSpec, load_matrix
 from harness.paths import docker_dir
 
 pytestmark = pytest.mark.docker

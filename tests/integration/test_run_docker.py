@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from harness.availability import prepare_cells
 from harness.cachedirs import default_root
-from harness.config import load_matrix
-from harness.docker_backend import DockerBackend
-from harness.engine import DockerEngine
-from harness.plan import expand
-from harness.resultdocs import validate_record
-from harness.runner import Runner, plan_jobs
-from harness.store import RunStore, load_run
+from harness.execution.availability import prepare_cells
+from harness.execution.docker_backend import DockerBackend
+from harness.execution.runner import Runner, plan_jobs
+from harness.images.engine import DockerEngine
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
+from harness.results.resultdocs import validate_record
+from harness.results.store import RunStore, load_run
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.availability import prepare_cells
 from harness.cachedirs import default_root
-from harness.config import load_matrix
-from harness.docker_backend import DockerBackend
-from harness.engine import DockerEngine
-from harness.execute import ExecOutcome, ExecRequest, build_spec, write_spec
-from harness.plan import Cell, expand
-from harness.telemetry import SUMMARY_KEYS
-from harness.usage import CGROUP_ROOT
+from harness.execution.availability import prepare_cells
+from harness.execution.docker_backend import DockerBackend
+from harness.execution.execute import ExecOutcome, ExecRequest, build_spec, write_spec
+from harness.execution.telemetry import SUMMARY_KEYS
+from harness.execution.usage import CGROUP_ROOT
+from harness.images.engine import DockerEngine
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import Cell, expand
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from harness import stats
-from harness.availability import prepare_cells
+from harness import analysis
 from harness.cachedirs import default_root
-from harness.docker_backend import DockerBackend
-from harness.engine import DockerEngine
-from harness.resultdocs import validate_record
-from harness.runner import Runner
-from harness.store import RunStore, load_run
+from harness.execution.availability import prepare_cells
+from harness.execution.docker_backend import DockerBackend
+from harness.execution.runner import Runner
+from harness.images.engine import DockerEngine
+from harness.results.resultdocs import validate_record
+from harness.results.store import RunStore, load_run
 from tests.integration.test_run_docker import ROOT, _tf215_block, _write
 
 pytestmark = pytest.mark.docker
@@ -121,7 +121,7 @@ def _half_of_used_cpu(run: Path) -> float:
 
 
 def _in_run_verdicts(run_dir: Path) -> list[dict[str, Any]]:
-    ana = stats.analyse_run(load_run(run_dir))
+    ana = analysis.analyse_run(load_run(run_dir))
     assert ana.margin_pct == AA_MARGIN_PCT and ana.baseline.used == "tf2.15-py3.11"
     rows: list[dict[str, Any]] = ana.comparisons.to_dict("records")
     return rows
@@ -155,14 +155,14 @@ def test_hog_executions_are_contended_rerun_listed_and_excluded(runs: dict[str, 
     assert quiet and all(r["telemetry"]["others_cores_mean"] < 0.3 for r in quiet)
     for row in _in_run_verdicts(runs["hog"]):
         assert row["kind"] not in ("slower", "faster"), row["verdict"]
-    ana = stats.analyse_run(run)
+    ana = analysis.analyse_run(run)
     assert len(ana.contended) == len(contended)
     assert int(ana.cells.stats["n_contended"].sum()) == len(contended)  # every attempt, excluded
     # across runs the same exclusion holds: compare counts them per side
     doc = _compare(runs["aa"], runs["hog"])
     assert sum(c["contended_excluded"]["b"] for c in doc["cells"]) == len(contended)
     assert doc["host"]["matmul_change_pct"] is not None
-    from harness.report import render_run_html
+    from harness.report.html import render_run_html
 
     html = render_run_html(run)
     assert 'id="contended-table"' in html and "excluded from every statistic and verdict" in html
@@ -204,8 +204,8 @@ def test_half_the_cpu_is_called_slower(runs: dict[str, Path]) -> None:
 
 
 def test_slowed_probe_flags_its_round(tmp_path: Path) -> None:
-    from harness.config import load_matrix
-    from harness.plan import expand
+    from harness.matrix.config import load_matrix
+    from harness.matrix.plan import expand
 
     plan = expand(load_matrix(_matrix(tmp_path, twin=False)), "aa")
     engine = DockerEngine.connect()
@@ -217,6 +217,6 @@ def test_slowed_probe_flags_its_round(tmp_path: Path) -> None:
     runner.probe(cell, 1, "after round 1", cpus=0.3)
     probes = list(store.iter_probes())
     assert all(p["status"] == "ok" for p in probes), probes
-    drift = stats.probe_drift(probes)
+    drift = analysis.probe_drift(probes)
     assert drift.flagged_labels == ["after round 1"]
     assert drift.points[1].matmul_drift_pct < -30

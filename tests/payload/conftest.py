@@ -47,7 +47,7 @@ def payload_modules():
 
 def tf_pythons():
     """Real TF interpreters: TFMH_TF_PYTHONS (comma-separated) and/or TFMH_TF_PYTHONS_FILE (one per line,
-    written by `python -m harness.nativeenv --out`, as the `payload` tox environment does)."""
+    written by `python -m harness.images.nativeenv --out`, as the `payload` tox environment does)."""
     raw = os.environ.get("TFMH_TF_PYTHONS", "").split(",")
     listing = os.environ.get("TFMH_TF_PYTHONS_FILE")
     if listing and os.path.exists(listing):

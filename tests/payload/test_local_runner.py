@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import tf_pythons
 
-from harness.resultdocs import validate_record
-from harness.store import load_run
+from harness.results.resultdocs import validate_record
+from harness.results.store import load_run
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(not tf_pythons(), reason="no TF interpreter given")]
 ROOT = Path(__file__).resolve().parents[2]

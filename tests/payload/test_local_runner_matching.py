@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import tf_pythons
 
-from harness.interpreters import probe_interpreter
-from harness.resultdocs import validate_record
-from harness.store import load_run
+from harness.execution.interpreters import probe_interpreter
+from harness.results.resultdocs import validate_record
+from harness.results.store import load_run
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(len(tf_pythons()) < 2, reason="needs two TF interpreters")]
 ROOT = Path(__file__).resolve().parents[2]

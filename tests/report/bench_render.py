@@ -3,7 +3,7 @@
     .venv/bin/python tests/report/bench_render.py [N_RECORDS]
 
 Builds the records in memory (20 images x 6 workload variants x ~28 batch sizes x 3 repeats, plus a few
-failed/unavailable cells), then times `stats.analyse_run` alone and `report.render_run_report` (which runs the
+failed/unavailable cells), then times `analysis.analyse_run` alone and `report.render_run_report` (which runs the
 statistics again and renders) into a temporary folder. Target: < 2 s for the full report of 10,000 records.
 """
 
@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from harness import report, stats  # noqa: E402
-from harness.store import RunData, load_run  # noqa: E402
+from harness import analysis  # noqa: E402
+from harness.report import html as report  # noqa: E402
+from harness.results.store import RunData, load_run  # noqa: E402
 
 #: the recorded fixture run whose records are the templates (tests/fixtures/make_fixtures.py)
 TEMPLATE_RUN = ROOT / "tests" / "fixtures" / "runs" / "20261126T142000Z-fixture-3f2a00"
@@ -64,7 +65,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     run = synthetic_run(n)
     c0, t0 = time.process_time(), time.perf_counter()
-    ana = stats.analyse_run(run)
+    ana = analysis.analyse_run(run)
     c1, t1 = time.process_time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = report.render_run_report(run, Path(tmp))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import RunData, load_run
+from harness.results.store import RunData, load_run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RUNS = FIXTURES / "runs"

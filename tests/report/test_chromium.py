@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import report
-from harness.store import RunData
+from harness.report import html as report
+from harness.results.store import RunData
 from tests.report.chromium import CHROMIUM, console_errors, run_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

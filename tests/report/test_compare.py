@@ -9,9 +9,9 @@ import json
 import pytest
 from rich.console import Console
 
-from harness.compare import compare_runs
+from harness.analysis.compare import compare_runs
 from harness.errors import ResultError
-from harness.store import RunData
+from harness.results.store import RunData
 from tests.report.probes import probe_records
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from harness.resultdocs import validate_record
-from harness.store import RunData, load_run
+from harness.results.resultdocs import validate_record
+from harness.results.store import RunData, load_run
 from tests.fixtures import make_fixtures
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"

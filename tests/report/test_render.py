@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness import report
-from harness.store import RunData
+from harness.report import html as report
+from harness.results.store import RunData
 from tests.snapshot import check_snapshot
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import stats
-from harness.stats import verdicts
-from harness.stats.estimators import bootstrap_medians, expanded_confidence, hierarchical_means
+from harness import analysis as stats
+from harness.analysis import verdicts
+from harness.analysis.estimators import bootstrap_medians, expanded_confidence, hierarchical_means
 from tests.report.probes import probe_records
 
 

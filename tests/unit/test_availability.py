@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from harness.availability import check_cells, engine_unreachable
-from harness.config import load_matrix
-from harness.docker_backend import DockerBackend
-from harness.plan import Cell, expand
+from harness.execution.availability import check_cells, engine_unreachable
+from harness.execution.docker_backend import DockerBackend
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import Cell, expand
 
 MATRIX = textwrap.dedent(
     """\

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from harness import merge as merge_mod
-from harness import resultdocs
 from harness.cli import main
 from harness.errors import ConfigError, ResultError
-from harness.merge import merge_runs
-from harness.resultdocs import read_json
+from harness.results import merge as merge_mod
+from harness.results import resultdocs
+from harness.results.merge import merge_runs
+from harness.results.resultdocs import read_json
+from harness.results.store import RunStore, load_run
 from harness.safenames import checked_name
-from harness.store import RunStore, load_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 OLD, NEW = sorted(p.name for p in FIXTURES.iterdir())

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.config import load_matrix
 from harness.errors import ConfigError
-from harness.plan import expand
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
 
 GOOD = textwrap.dedent(
     """\

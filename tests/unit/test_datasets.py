@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from harness import cachedirs
-from harness.config import load_matrix
-from harness.datasets import (
+from harness.execution.datasets import (
     MNIST_SHA256,
     MNIST_URL,
     DataSource,
@@ -27,7 +26,8 @@ from harness.datasets import (
     needs_mnist,
     prepare_data,
 )
-from harness.plan import expand
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
 
 ROOT = Path(__file__).resolve().parents[2]
 

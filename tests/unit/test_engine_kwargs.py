@@ -9,10 +9,10 @@ import docker.types
 import pytest
 import requests.exceptions
 
-from harness.engine import DockerEngine, _is_timeout, container_kwargs, device_requests, engine_errors
-from harness.enginelogs import LOG_CAP_BYTES, cap_logs, consume_build_chunk
-from harness.enginespec import ContainerRequest, Mount, build_kwargs, split_ref
 from harness.errors import EngineError
+from harness.images.engine import DockerEngine, _is_timeout, container_kwargs, device_requests, engine_errors
+from harness.images.enginelogs import LOG_CAP_BYTES, cap_logs, consume_build_chunk
+from harness.images.enginespec import ContainerRequest, Mount, build_kwargs, split_ref
 
 
 def _req(**kw: object) -> ContainerRequest:

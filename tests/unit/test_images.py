@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from harness import cachedirs, imageplan
-from harness.bootstrap import BaseRecipe, debootstrap_command
-from harness.config import ImageSpec
+from harness import cachedirs
 from harness.errors import BuildError
-from harness.imageplan import ImageStatus, build_args_for, content_hash, image_tag, requirements_for
-from harness.images import ensure_images
-from harness.paths import docker_dir
-from harness.wheelhouse import (
+from harness.images import imageplan
+from harness.images.bootstrap import BaseRecipe, debootstrap_command
+from harness.images.build import ensure_images
+from harness.images.imageplan import ImageStatus, build_args_for, content_hash, image_tag, requirements_for
+from harness.images.wheelhouse import (
     LockedWheel,
     WheelLock,
     link_into,
@@ -23,6 +22,8 @@ from harness.wheelhouse import (
     parse_wheel_filename,
     platform_tags,
 )
+from harness.matrix.config import ImageSpec
+from harness.paths import docker_dir
 
 WHEELS = [("a-1.0-py3-none-any.whl", "aa" * 32), ("b-2.0-py3-none-any.whl", "bb" * 32)]
 

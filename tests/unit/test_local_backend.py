@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_matrix
 from harness.errors import ConfigError
-from harness.execute import ExecRequest, build_spec, write_spec
-from harness.local_backend import LocalBackend, parse_cpuset
-from harness.plan import Cell, expand
-from harness.telemetry import SUMMARY_KEYS
+from harness.execution.execute import ExecRequest, build_spec, write_spec
+from harness.execution.local_backend import LocalBackend, parse_cpuset
+from harness.execution.telemetry import SUMMARY_KEYS
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import Cell, expand
 
 MATRIX = textwrap.dedent(
     """\

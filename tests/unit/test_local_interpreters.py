@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.config import load_matrix
 from harness.errors import ConfigError
-from harness.interpreters import interpreter_mismatch, parse_python_args, probe_interpreter
-from harness.local_backend import LocalBackend
-from harness.plan import expand
-from harness.resultdocs import validate_record
-from harness.store import load_run
+from harness.execution.interpreters import interpreter_mismatch, parse_python_args, probe_interpreter
+from harness.execution.local_backend import LocalBackend
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
+from harness.results.resultdocs import validate_record
+from harness.results.store import load_run
 from tests.unit.test_runner import template_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +203,7 @@ def test_missing_interpreter_is_a_usage_error(matrix: Path) -> None:
 
 
 def test_interpreter_mismatch_needs_both_minors(matrix: Path) -> None:
-    from harness.interpreters import InterpreterInfo
+    from harness.execution.interpreters import InterpreterInfo
 
     image = load_matrix(matrix).images["tf2.15-py3.11"]
     assert interpreter_mismatch(InterpreterInfo("p", "3.11.2", "2.15.0"), image) is None
@@ -239,9 +239,9 @@ def test_cli_run_records_name_the_interpreter(tmp_path: Path, matrix: Path, caps
 
 def test_local_runner_points_the_spec_at_the_host_data_dir(tmp_path: Path, matrix: Path) -> None:
     """The local runner has no mounts: the runner's data folder reaches the payload as the host path."""
-    from harness.availability import prepare_cells
-    from harness.runner import Job, Runner
-    from harness.store import RunStore
+    from harness.execution.availability import prepare_cells
+    from harness.execution.runner import Job, Runner
+    from harness.results.store import RunStore
 
     py = fake_interpreter(tmp_path / "fakes", "py215", "2.15.1")
     cell = next(c for c in expand(load_matrix(matrix), "quick").cells if c.image.name == "tf2.15-py3.11")

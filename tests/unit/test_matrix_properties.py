@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from harness.cli import main
-from harness.config import load_matrix
 from harness.errors import ConfigError, ResultError
-from harness.plan import expand
-from harness.resultdocs import check_manifest, check_probe, check_record, read_json
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
+from harness.results.resultdocs import check_manifest, check_probe, check_record, read_json
 
 from .test_config_errors import GOOD
 

@@ -1,4 +1,4 @@
-"""Every place that names cell parameters agrees with the one contract, harness/params.py: the payload's
+"""Every place that names cell parameters agrees with the one contract, harness/matrix/params.py: the payload's
 spec checker (which cannot import it), the payload code that reads a spec, the JSON Schemas' spec parts,
 the pydantic models, matrix.yaml and the parameter table of docs/contracts.md."""
 
@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.config import ImageSpec, Matrix, Profile, load_matrix
-from harness.execute import SPEC_VERSION, build_spec
-from harness.params import DEVICES, PARAMS, SPEC_FIELDS, WORKLOADS, ParamSpec, defaults
-from harness.plan import Cell, expand
-from harness.store import PAYLOAD_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, schema
+from harness.execution.execute import SPEC_VERSION, build_spec
+from harness.matrix.config import ImageSpec, Matrix, Profile, load_matrix
+from harness.matrix.params import DEVICES, PARAMS, SPEC_FIELDS, WORKLOADS, ParamSpec, defaults
+from harness.matrix.plan import Cell, expand
+from harness.results.store import PAYLOAD_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD_DIR = ROOT / "harness" / "payload"
@@ -199,7 +199,9 @@ def test_matrix_yaml_does_not_restate_the_contract() -> None:
     """Top-level `defaults` would either restate the contract or contradict it (overrides belong to a
     workload or a profile); a workload's params must differ from the contract default they replace."""
     doc = yaml.safe_load((ROOT / "matrix.yaml").read_text(encoding="utf-8"))
-    assert not doc.get("defaults"), f"matrix.yaml defaults {doc.get('defaults')}: say it in harness/params.py"
+    assert not doc.get("defaults"), (
+        f"matrix.yaml defaults {doc.get('defaults')}: say it in harness/matrix/params.py"
+    )
     restated = {
         f"workloads.{wl}.params.{k}": v
         for wl, spec in doc["workloads"].items()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 
-from harness import stats
+from harness import analysis
 from harness.paths import payload_dir
-from harness.resultdocs import PAYLOAD_SCHEMA_VERSION, schema
+from harness.results.resultdocs import PAYLOAD_SCHEMA_VERSION, schema
 
 
 def _payload_resultio():  # type: ignore[no-untyped-def]
@@ -20,5 +20,5 @@ def _payload_resultio():  # type: ignore[no-untyped-def]
 def test_phases_agree_with_the_payload_and_its_schema() -> None:
     documented = schema(f"payload-result.v{PAYLOAD_SCHEMA_VERSION}")["properties"]["phases_s"]["properties"]
     measured = _payload_resultio().new_result()["phases_s"]
-    assert set(stats.PHASES) == set(documented) == set(measured)
-    assert len(stats.PHASES) == len(set(stats.PHASES))
+    assert set(analysis.PHASES) == set(documented) == set(measured)
+    assert len(analysis.PHASES) == len(set(analysis.PHASES))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.compat import load_table
-from harness.config import load_matrix
+from harness.matrix.config import load_matrix
+from harness.matrix.testedconfigs import load_table
 
 PIN_RE = re.compile(r"\b(tensorflow(?:-cpu|-gpu)?)==(\d+\.\d+\.\d+)")
 CHECKED = ["README.md", "tox.ini", "Makefile", ".ci/run", ".github/workflows", "docker", "tests/integration"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.compat import check_matrix_images, load_table
-from harness.config import load_matrix
 from harness.errors import ConfigError
-from harness.plan import expand, parse_shard, select_shard
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand, parse_shard, select_shard
+from harness.matrix.testedconfigs import check_matrix_images, load_table
 
 MATRIX = textwrap.dedent(
     """\

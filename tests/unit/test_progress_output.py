@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.builddisplay import BuildDisplay
-from harness.console import strip_control
-from harness.enginelogs import build_failure_message
 from harness.errors import BuildError
-from harness.imageplan import ImageStatus, short_engine_reason
-from harness.plan import Cell, expand
-from harness.runner import Job
-from harness.runprogress import ProgressObserver
-from harness.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
+from harness.execution.runner import Job
+from harness.images.enginelogs import build_failure_message
+from harness.images.imageplan import ImageStatus, short_engine_reason
+from harness.images.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
+from harness.matrix.plan import Cell, expand
+from harness.report.builddisplay import BuildDisplay
+from harness.report.console import strip_control
+from harness.report.runprogress import ProgressObserver
 from tests.snapshot import check_snapshot
 from tests.unit.test_local_interpreters import fake_interpreter
 
@@ -104,7 +104,8 @@ DRIVER = textwrap.dedent(
     """\
     import sys
     sys.path.insert(0, {root!r})
-    from harness import backends, cli
+    from harness import cli
+    from harness.execution import backends
     from tests.unit.test_progress_output import FakeEngine
     backends.connect_engine = FakeEngine
     sys.exit(cli.main(sys.argv[1:]))
@@ -273,7 +274,7 @@ class Clock:
 def _cells() -> list[Cell]:
     import yaml
 
-    from harness.config import Matrix
+    from harness.matrix.config import Matrix
 
     matrix = Matrix.model_validate(yaml.safe_load(MATRIX))
     return expand(matrix, "tiny").cells
@@ -363,7 +364,7 @@ def test_short_engine_reasons(raw: str, short: str) -> None:
 
 
 def test_short_build_failure_reason() -> None:
-    from harness.docker_backend import build_failure_reason
+    from harness.execution.docker_backend import build_failure_reason
 
     exc = BuildError(
         "image tf2.15: build of image tfmh/tf2.15:abc failed: exit code 1\n"

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from harness.availability import prepare_cells
-from harness.config import load_matrix
-from harness.execute import Availability, ExecOutcome, ExecRequest
-from harness.plan import Cell, expand
-from harness.resultdocs import validate_record
-from harness.runner import Runner, exit_code_for, plan_jobs
-from harness.store import RunStore
+from harness.execution.availability import prepare_cells
+from harness.execution.execute import Availability, ExecOutcome, ExecRequest
+from harness.execution.runner import Runner, exit_code_for, plan_jobs
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import Cell, expand
+from harness.results.resultdocs import validate_record
+from harness.results.store import RunStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -91,7 +91,7 @@ def payload_failed(request: ExecRequest) -> ExecOutcome:
 
 
 class FakeBackend:
-    """Implements harness.execute.Backend; behaviour chosen per cell id substring."""
+    """Implements harness.execution.execute.Backend; behaviour chosen per cell id substring."""
 
     kind = "fake"
 

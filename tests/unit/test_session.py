@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.config import Profile
+from harness import analysis
 from harness.errors import ConfigError
-from harness.execute import Availability, ExecOutcome, ExecRequest
-from harness.matrixsource import load_source
-from harness.plan import Cell
-from harness.resultdocs import validate_record
-from harness.session import RunSession
-from harness.settings import Overrides, RunOptions, RunSettings
+from harness.execution.execute import Availability, ExecOutcome, ExecRequest
+from harness.execution.session import RunSession
+from harness.execution.settings import Overrides, RunOptions, RunSettings
+from harness.matrix.config import Profile
+from harness.matrix.plan import Cell
+from harness.matrix.source import load_source
+from harness.results.resultdocs import validate_record
 from tests.unit.test_runner import template_payload
 
 MATRIX = textwrap.dedent(
@@ -164,7 +164,7 @@ def test_contended_beyond_the_bound_is_kept_but_excluded(tmp_path: Path) -> None
     records = session.run()
     cell = [r for r in records if r["attempt"] == 2]
     assert len(cell) == 1 and cell[0]["contention"]["contended"] and not cell[0].get("rerun")
-    ana = stats.analyse_run(session.store.load())
+    ana = analysis.analyse_run(session.store.load())
     row = ana.cells.stats.loc[cell[0]["cell_id"]]
     assert row["n_contended"] == 3 and row["n_used"] == 1 and row["n_rerun"] == 2
     assert len(ana.contended) == 3
@@ -192,7 +192,7 @@ def test_probes_before_between_and_after_rounds(tmp_path: Path) -> None:
     assert all(p["image"] == "tf2.15-py3.11" and p["status"] == "ok" for p in probes)  # the baseline image
     entries = [c[0] for c in backend.calls]
     assert entries == ["probe", "cell", "cell", "probe", "cell", "cell", "probe"]
-    assert stats.analyse_run(session.store.load()).drift.peak_flops == pytest.approx(49.97e9)
+    assert analysis.analyse_run(session.store.load()).drift.peak_flops == pytest.approx(49.97e9)
 
 
 def test_adaptive_rounds_stop_at_the_target(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ class NoRegistryBackend(ScriptedBackend):
 
 
 def test_run_takes_the_availability_step_plan_takes(tmp_path: Path) -> None:
-    from harness.availability import check_cells
+    from harness.execution.availability import check_cells
 
     backend = NoRegistryBackend()
     session = _session(tmp_path, backend, probe=False)
@@ -329,7 +329,7 @@ class DataBackend(ScriptedBackend):
 def test_the_data_dir_reaches_the_payload(tmp_path: Path) -> None:
     import hashlib
 
-    from harness.datasets import DataSource
+    from harness.execution.datasets import DataSource
 
     data = tmp_path / "data"
     data.mkdir()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import resultdocs
 from harness.atomicfile import write_json
 from harness.errors import ResultError
-from harness.merge import merge_runs
-from harness.resultdocs import upgrade_record, validate_record
-from harness.store import RunStore, load_run, resolve_run
+from harness.results import resultdocs
+from harness.results.merge import merge_runs
+from harness.results.resultdocs import upgrade_record, validate_record
+from harness.results.store import RunStore, load_run, resolve_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 #: cell records as a schema_version 1 harness wrote them (for the upgrade path)
@@ -29,7 +29,7 @@ def _fixture_run(tmp_path: Path) -> Path:
 
 def test_fixture_records_validate_against_the_schemas() -> None:
     """The fixture runs are what the runner writes today: current-version records, valid as written."""
-    from harness.resultdocs import RECORD_SCHEMA_VERSION, validate
+    from harness.results.resultdocs import RECORD_SCHEMA_VERSION, validate
 
     paths = sorted(FIXTURES.glob("*/cells/*.json"))
     assert paths
@@ -43,7 +43,7 @@ def test_fixture_records_validate_against_the_schemas() -> None:
 def test_v1_records_validate_and_upgrade() -> None:
     """Records written by schema_version 1 harnesses (ok, unavailable, failed, timeout): valid as written,
     and valid again once upgraded."""
-    from harness.resultdocs import upgrade_record, validate
+    from harness.results.resultdocs import upgrade_record, validate
 
     paths = sorted(LEGACY_V1.glob("*.json"))
     assert {json.loads(p.read_text(encoding="utf-8"))["status"] for p in paths} == {
@@ -63,7 +63,7 @@ def test_v1_records_validate_and_upgrade() -> None:
 
 
 def test_fixture_manifests_validate() -> None:
-    from harness.resultdocs import validate
+    from harness.results.resultdocs import validate
 
     for path in sorted(FIXTURES.glob("*/manifest.json")):
         assert validate(json.loads(path.read_text(encoding="utf-8")), "run-manifest.v1") == [], path

@@ -1,4 +1,4 @@
-"""harness.telemetry against recorded /proc and cgroup files (tests/data/telemetry) with known figures."""
+"""harness.execution.telemetry against recorded /proc and cgroup files (tests/data/telemetry) with known figures."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import hostcpu, telemetry
-from harness.hostcpu import CpuTimes, wait_for_quiet
-from harness.telemetry import Sample, Sampler, summarize
-from harness.usage import (
+from harness.execution import hostcpu, telemetry
+from harness.execution.hostcpu import CpuTimes, wait_for_quiet
+from harness.execution.telemetry import Sample, Sampler, summarize
+from harness.execution.usage import (
     CgroupV1Target,
     CgroupV2Target,
     ProcessGroupTarget,

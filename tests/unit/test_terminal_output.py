@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.config import load_matrix
-from harness.console import plan_table, summary_table
-from harness.plan import expand
-from harness.store import load_run
+from harness.matrix.config import load_matrix
+from harness.matrix.plan import expand
+from harness.report.console import plan_table, summary_table
+from harness.results.store import load_run
 from tests.snapshot import check_snapshot
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"

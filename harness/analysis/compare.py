@@ -1,0 +1,233 @@
+"""Compare two runs cell by cell (matched by cell_id): a rich table or a JSON document, and a regression
+gate that only a CI can trip."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness import analysis
+from harness.errors import ResultError
+from harness.results.store import RunData
+
+COMPARE_KIND = "tfmh.compare"
+COMPARE_VERSION = 1
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if math.isfinite(seconds) else "-"
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(float(x)) else None
+
+
+def comparison_doc(
+    a: analysis.RunAnalysis, b: analysis.RunAnalysis, comp: Any, threshold: float | None, margin: float
+) -> dict[str, Any]:
+    """The machine-readable comparison (`harness compare --format json`)."""
+    host = analysis.host_change(a.drift, b.drift)
+    measured_ci = comp[["ratio_lo", "ratio_hi"]]
+    if host.confounded:  # verdicts and the gate use the CI widened by the host's own change
+        widened = [
+            analysis.widen(lo, hi, host) for lo, hi in zip(comp["ratio_lo"], comp["ratio_hi"], strict=True)
+        ]
+        comp = comp.assign(ratio_lo=[w[0] for w in widened], ratio_hi=[w[1] for w in widened])
+        comp = analysis.reclassify(comp, margin, name_a="A", name_b="B")
+    bad = analysis.regressed(comp, threshold) if threshold is not None else None
+    cells = []
+    for i, row in enumerate(comp.to_dict("records")):
+        cells.append(
+            {
+                "cell_id": str(row["b_cell"]),
+                "a_step_s": _finite(row["a_step_s"]),
+                "b_step_s": _finite(row["b_step_s"]),
+                "ratio": _finite(row["ratio"]),
+                "ci": [_finite(row["ratio_lo"]), _finite(row["ratio_hi"])],
+                "measured_ci": (
+                    [_finite(measured_ci["ratio_lo"].iloc[i]), _finite(measured_ci["ratio_hi"].iloc[i])]
+                    if host.confounded
+                    else None
+                ),
+                "half_width_pct": _finite(row["half_width_pct"]),
+                "p": _finite(row["p"]),
+                "executions": {"a": int(row["a_n_exec"]), "b": int(row["b_n_exec"])},
+                "contended_excluded": {"a": int(row["a_contended"]), "b": int(row["b_contended"])},
+                "verdict": str(row["kind"]),
+                "text": str(row["verdict"]),
+                "regression": bool(bad.iloc[i]) if bad is not None else None,
+            }
+        )
+    only_a = sorted(set(a.cells.executions) - set(b.cells.executions))
+    only_b = sorted(set(b.cells.executions) - set(a.cells.executions))
+    regressions: list[str] = [str(c["cell_id"]) for c in cells if c["regression"]]
+    return {
+        "kind": COMPARE_KIND,
+        "schema_version": COMPARE_VERSION,
+        "a": a.run_id,
+        "b": b.run_id,
+        "margin_pct": margin,
+        "confidence": analysis.CONFIDENCE,
+        "unit": "execution",
+        "include_contended": a.include_contended,
+        "fail_on_regression_pct": threshold,
+        "cells": cells,
+        "only_in_a": only_a,
+        "only_in_b": only_b,
+        "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in analysis.KINDS},
+        "regressions": regressions,
+        "host": {
+            "matmul_change_pct": host.matmul_pct,
+            "loop_change_pct": host.loop_pct,
+            "within_run_swing_pct": host.within_pct,
+            "ci_widened_pct": host.widen_pct,
+            "confounded": host.confounded,
+            "note": host.note,
+        },
+        "payload": _payload_change(a, b),
+        "gate": None if threshold is None else ("fail" if regressions else "pass"),
+    }
+
+
+def _payload_change(a: analysis.RunAnalysis, b: analysis.RunAnalysis) -> dict[str, Any]:
+    changed = analysis.payload_changed(a.payload_sha256, b.payload_sha256)
+    note = (
+        f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
+        f"{str(b.payload_sha256)[:12]} in B): part of any difference may be how the harness measures, "
+        "not TensorFlow"
+        if changed
+        else None
+    )
+    return {"a": a.payload_sha256, "b": b.payload_sha256, "changed": changed, "note": note}
+
+
+def compare_runs(
+    run_a: RunData,
+    run_b: RunData,
+    fail_on_regression_pct: float | None,
+    console: Console,
+    margin_pct: float | None = None,
+    as_json: bool = False,
+    include_contended: bool = False,
+) -> int:
+    """Print B vs A for every cell measured in both runs; return 1 if a cell regressed, else 0.
+
+    A cell regressed when the lower bound of its step-time ratio CI (B/A) lies more than
+    `fail_on_regression_pct` percent above 1: the point estimate alone never fails a build. A gate with
+    no cell measured in both runs cannot decide: that is an error (exit 2), not a pass.
+    """
+    a = analysis.analyse_run(run_a, margin_pct=margin_pct, include_contended=include_contended)
+    margin = a.margin_pct
+    b = analysis.analyse_run(run_b, margin_pct=margin, include_contended=include_contended)
+    comp = analysis.compare_cells_across(a.cells, b.cells, margin)
+    threshold = fail_on_regression_pct
+    doc = comparison_doc(a, b, comp, threshold, margin)
+    if as_json:
+        console.file.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        _print_table(doc, a, b, console)
+    if threshold is not None and not doc["cells"]:
+        raise ResultError(
+            f"--fail-on-regression: no cell was measured in both {run_a.run_id} and {run_b.run_id}; "
+            "the gate cannot decide"
+        )
+    return 1 if doc["gate"] == "fail" else 0
+
+
+_STYLE = {"slower": "red", "faster": "green", "inconclusive": "yellow"}
+
+
+def _print_table(
+    doc: dict[str, Any], a: analysis.RunAnalysis, b: analysis.RunAnalysis, console: Console
+) -> None:
+    title = f"B {b.run_id} vs A {a.run_id}: step time, {analysis.CONFIDENCE:.0%} CI over executions"
+    table = Table(title=Text(title))
+    for name, justify in (
+        ("cell", "left"),
+        ("A", "right"),
+        ("B", "right"),
+        ("ratio B/A [95% CI]", "right"),
+        ("execs A/B", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for c in doc["cells"]:
+        style = "bold red" if c["regression"] else _STYLE.get(c["verdict"], "")
+        lo, hi = c["ci"]
+        ratio = "-" if c["ratio"] is None else f"{c['ratio']:.3f}{analysis.TIMES}"
+        ci = "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]"
+        execs = f"{c['executions']['a']}/{c['executions']['b']}"
+        excluded = c["contended_excluded"]
+        if excluded["a"] or excluded["b"]:
+            execs += f" ({excluded['a']}+{excluded['b']} contended excluded)"
+        text = ("REGRESSION: " if c["regression"] else "") + c["text"]
+        table.add_row(
+            Text(c["cell_id"]),
+            _ms(c["a_step_s"] if c["a_step_s"] is not None else math.nan),
+            _ms(c["b_step_s"] if c["b_step_s"] is not None else math.nan),
+            ratio + ci,
+            execs,
+            Text(text),
+            style=style,
+        )
+    console.print(table)
+    counts = doc["counts"]
+    console.print(
+        Text(
+            f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same within "
+            f"±{doc['margin_pct']:g}%, {counts['inconclusive']} inconclusive, "
+            f"{counts['not comparable']} not comparable (unit of replication: execution)"
+        )
+    )
+    if doc["payload"]["changed"]:
+        console.print(Text(f"warning: {doc['payload']['note']}", style="bold yellow"))
+    if doc["host"]["confounded"]:
+        console.print(Text(f"warning: {doc['host']['note']}", style="bold yellow"))
+    elif doc["host"]["matmul_change_pct"] is not None:
+        console.print(
+            Text(
+                f"host speed (calibration probe, B vs A): {doc['host']['matmul_change_pct']:+.1f}% matmul; "
+                f"largest swing within a run {doc['host']['within_run_swing_pct']:.1f}%"
+            )
+        )
+    if doc["only_in_a"] or doc["only_in_b"]:
+        console.print(
+            Text(
+                f"not compared: {len(doc['only_in_a'])} cell(s) measured only in A, "
+                f"{len(doc['only_in_b'])} only in B"
+            )
+        )
+    if not doc["cells"]:
+        console.print("no cell was measured in both runs")
+    threshold = doc["fail_on_regression_pct"]
+    if threshold is None:
+        return
+    if doc["regressions"]:
+        console.print(
+            Text(
+                f"regression gate FAILED: {len(doc['regressions'])} cell(s) whose CI lower bound is "
+                f"more than "
+                f"{threshold:g}% slower: {', '.join(doc['regressions'])}",
+                style="bold red",
+            )
+        )
+    else:
+        open_cells = [
+            c["cell_id"] for c in doc["cells"] if c["ci"][1] is not None and c["ci"][1] > 1 + threshold / 100
+        ]
+        extra = (
+            f"; {len(open_cells)} cell(s) could still hide one (CI upper bound beyond it): "
+            + ", ".join(open_cells)
+            if open_cells
+            else ""
+        )
+        console.print(
+            Text(
+                f"regression gate passed: no cell's CI lower bound is more than {threshold:g}% slower{extra}"
+            )
+        )

@@ -1,0 +1,133 @@
+"""Terminal output: the plan table and the end-of-run summary, and the line writer and formatting shared by
+the live displays (image builds: `harness.report.builddisplay`; run progress: `harness.report.runprogress`).
+Not on a
+terminal (CI logs): plain timestamped lines without escape sequences."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.matrix.plan import Cell
+from harness.timestamps import utc_iso
+
+STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", "unavailable": "yellow"}
+
+
+def plan_table(cells: list[Cell], title: str) -> Table:
+    """User strings (matrix path, profile, cell ids, reasons) are Text: never read as rich markup."""
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("TF")
+    table.add_column("base")
+    table.add_column("status", overflow="fold")
+    for cell in cells:
+        status = (
+            Text("runnable", "green") if cell.available else Text(f"unavailable: {cell.reason}", "yellow")
+        )
+        table.add_row(Text(cell.cell_id), Text(cell.image.tf), Text(cell.image.base.kind), status)
+    return table
+
+
+def _median_throughput(records: list[dict[str, Any]]) -> float | None:
+    values = [
+        r["payload"]["throughput_samples_per_s"]
+        for r in records
+        if r["status"] == "ok" and r.get("payload") and r["payload"].get("throughput_samples_per_s")
+    ]
+    return statistics.median(values) if values else None
+
+
+def summary_table(records: list[dict[str, Any]]) -> Table:
+    """One row per cell: statuses over repeats, median samples/s, and the reason for any non-ok repeat."""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell_id"], []).append(record)
+    table = Table(title="Run summary", title_justify="left")
+    # on a narrow terminal the cell id folds; a number is never cut short ("1,6..." reads as a value)
+    table.add_column("cell", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("samples/s (median)", justify="right", no_wrap=True, min_width=9)
+    table.add_column("contended", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for cell_id in sorted(by_cell):
+        recs = by_cell[cell_id]
+        statuses = sorted({r["status"] for r in recs})
+        status = Text(",".join(statuses), style=STATUS_STYLE.get(statuses[0], ""))
+        used = [r for r in recs if not (r.get("contention") or {}).get("contended")]
+        tput = _median_throughput(used)
+        contended = len(recs) - len(used)
+        reasons = sorted({r["reason"] for r in recs if r.get("reason")})
+        table.add_row(
+            Text(cell_id),
+            status,
+            f"{tput:,.0f}" if tput else "-",
+            str(contended) if contended else "",
+            Text("; ".join(reasons)[:200]),
+        )
+    return table
+
+
+# ------------------------------------------------------------------------------------------ plain output
+
+#: ANSI escape sequences and other control characters (kept out of non-terminal output)
+_CONTROL_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+_NOTE_CHARS = 70
+
+
+def strip_control(text: str) -> str:
+    """``text`` without escape sequences or control characters (tabs and newlines stay)."""
+    return _CONTROL_RE.sub("", text.replace("\r", ""))
+
+
+def is_terminal(console: Console) -> bool:
+    """Live displays on a terminal; plain timestamped lines otherwise (CI logs, pipes, files)."""
+    return bool(console.is_terminal) and not console.is_dumb_terminal
+
+
+def fmt_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def clip(text: str, limit: int = _NOTE_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters (an ellipsis marks the cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Lines:
+    """One place that writes a line: rich text above any live display on a terminal; otherwise a plain line
+    with a UTC timestamp and no escape sequences at all (one timestamp per line of a multi-line text)."""
+
+    def __init__(self, console: Console, now: Callable[[], float]) -> None:
+        self.console = console
+        self.now = now
+        self.terminal = is_terminal(console)
+
+    def __call__(self, text: str | Text, style: str = "") -> None:
+        if self.terminal:
+            renderable = text if isinstance(text, Text) else Text(text, style=style)
+            self.console.print(renderable, highlight=False, soft_wrap=True)
+            return
+        raw = text.plain if isinstance(text, Text) else text
+        stamp = utc_iso(self.now())
+        for part in raw.splitlines() or [""]:
+            self.console.out(f"{stamp} {strip_control(part)}", highlight=False)

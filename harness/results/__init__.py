@@ -1,0 +1,1 @@
+"""Results on disk: run folders, versioned record/manifest documents (schemas, upgrades), merging shards."""
