@@ -152,7 +152,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from harness.report.console import plan_table
 
     source = _source(args)
-    cache = cachedirs.root(args.cache_dir)
+    cache = cachedirs.root(getattr(args, "cache_dir", None))
     cells = source.cells if args.offline else docker_availability(source.cells, cache)
     if args.format == "json":
         doc = {

@@ -20,7 +20,7 @@ from harness.execution.execute import SPEC_VERSION, build_spec
 from harness.matrix.config import ImageSpec, Matrix, Profile, load_matrix
 from harness.matrix.params import DEVICES, PARAMS, SPEC_FIELDS, WORKLOADS, ParamSpec, defaults
 from harness.matrix.plan import Cell, expand
-from harness.results.store import PAYLOAD_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, schema
+from harness.results.resultdocs import PAYLOAD_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD_DIR = ROOT / "harness" / "payload"
