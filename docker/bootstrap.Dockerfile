@@ -1,5 +1,5 @@
 # TF image on a bootstrap base (a debootstrapped Debian imported as tfmh/base-<suite>:<hash>).
-# Built by harness/images.py with the classic builder (docker-py): no BuildKit, no RUN --mount, no network.
+# Built by harness/images/build.py with the classic builder (docker-py): no BuildKit, no RUN --mount, no network.
 # Build context: this file + wheels/ (exactly the locked wheels, and wheels/lock.txt pinning them by sha256).
 # The benchmark payload is NOT baked in: it is bind-mounted read-only at /opt/tfmh/payload at run time.
 # Order matters on fuse-overlayfs: every metadata step above the ~1.3 GB venv layer costs ~5 s, so all of

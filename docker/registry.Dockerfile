@@ -1,5 +1,5 @@
 # TF image FROM an official TensorFlow / NVIDIA NGC image (BASE_IMAGE, present locally; builds never pull).
-# Built by harness/images.py with the classic builder (docker-py): no BuildKit, no RUN --mount, no network.
+# Built by harness/images/build.py with the classic builder (docker-py): no BuildKit, no RUN --mount, no network.
 # Build context: this file + wheels/ (extra locked wheels, possibly none, and wheels/lock.txt).
 # The benchmark payload is NOT baked in: it is bind-mounted read-only at /opt/tfmh/payload at run time.
 ARG BASE_IMAGE
