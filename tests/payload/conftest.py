@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PAYLOAD_DIR = REPO / "harness" / "payload"
-SCHEMA_PATH = REPO / "harness" / "schemas" / "payload-result.v2.json"
+SCHEMA_PATH = REPO / "harness" / "results" / "schemas" / "payload-result.v2.json"
 TF115_API = REPO / "tests" / "data" / "tf1_15_api.txt"
 
 # Modules that must run on TF 1.15 (python 3.6): their tf.* names are checked against TF 1.15's API.
