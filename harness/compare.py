@@ -1,5 +1,6 @@
 """Compare two runs cell by cell (matched by cell_id): a rich table or a JSON document, and a regression
-gate that only a CI can trip."""
+gate that only a CI can trip. Both runs' analyses are read from their run folders (`harness.analysis`); only
+the ratios across the two runs are computed here, from the stored per-execution series."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness import stats
+from harness import analysis, stats
 from harness.errors import ResultError
 from harness.store import RunData
 
@@ -28,7 +29,7 @@ def _finite(x: Any) -> float | None:
 
 
 def comparison_doc(
-    a: stats.RunAnalysis, b: stats.RunAnalysis, comp: Any, threshold: float | None, margin: float
+    a: stats.StoredAnalysis, b: stats.StoredAnalysis, comp: Any, threshold: float | None, margin: float
 ) -> dict[str, Any]:
     """The machine-readable comparison (`harness compare --format json`)."""
     host = stats.host_change(a.drift, b.drift)
@@ -94,7 +95,7 @@ def comparison_doc(
     }
 
 
-def _payload_change(a: stats.RunAnalysis, b: stats.RunAnalysis) -> dict[str, Any]:
+def _payload_change(a: stats.StoredAnalysis, b: stats.StoredAnalysis) -> dict[str, Any]:
     changed = stats.payload_changed(a.payload_sha256, b.payload_sha256)
     note = (
         f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
@@ -121,9 +122,9 @@ def compare_runs(
     `fail_on_regression_pct` percent above 1: the point estimate alone never fails a build. A gate with
     no cell measured in both runs cannot decide: that is an error (exit 2), not a pass.
     """
-    a = stats.analyse_run(run_a, margin_pct=margin_pct, include_contended=include_contended)
-    margin = a.margin_pct
-    b = stats.analyse_run(run_b, margin_pct=margin, include_contended=include_contended)
+    a = stats.stored_analysis(analysis.load(run_a, include_contended=include_contended))
+    b = stats.stored_analysis(analysis.load(run_b, include_contended=include_contended))
+    margin = margin_pct if margin_pct is not None else a.margin_pct
     comp = stats.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
     doc = comparison_doc(a, b, comp, threshold, margin)
@@ -142,7 +143,9 @@ def compare_runs(
 _STYLE = {"slower": "red", "faster": "green", "inconclusive": "yellow"}
 
 
-def _print_table(doc: dict[str, Any], a: stats.RunAnalysis, b: stats.RunAnalysis, console: Console) -> None:
+def _print_table(
+    doc: dict[str, Any], a: stats.StoredAnalysis, b: stats.StoredAnalysis, console: Console
+) -> None:
     title = f"B {b.run_id} vs A {a.run_id}: step time, {stats.CONFIDENCE:.0%} CI over executions"
     table = Table(title=Text(title))
     for name, justify in (

@@ -2,7 +2,7 @@
 
 Every source is read (and validated) before anything is written; the merged run is written into a hidden
 temporary folder inside the results folder and renamed into place at the end, so a merge that fails half
-way leaves nothing behind.
+way leaves nothing behind. The merged run's analysis is computed and stored in it before the rename.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.analysis import refresh
 from harness.errors import ResultError
 from harness.safenames import checked_name, slug
 from harness.store import RunStore, load_run
@@ -85,6 +86,7 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
         manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
         manifest["merged_at"] = utc_iso(time.time())
         store.write_manifest(manifest)
+        refresh(load_run(tmp))
         if final.exists() or final.is_symlink():
             raise ResultError(f"{final}: a run with this id exists already")
         os.rename(tmp, final)

@@ -1,6 +1,7 @@
 """One `harness run`, in order: resume or a new run folder, the availability step (shared with `harness
 plan`), the data, the images, the manifest (written before any execution), rounds of executions with the
-calibration probe between them, adaptive rounds until the CI target or the budget.
+calibration probe between them, adaptive rounds until the CI target or the budget; at the end the run's
+analysis, stored beside the records (`harness.analysis`).
 
 The CLI parses arguments, calls ``run_matrix`` and prints what it returns.
 """
@@ -16,8 +17,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, analysis
 from harness.adaptive import Adaptive, pair_status, repeat_counts, round_estimate
+from harness.analysisdoc import AnalysisDoc
 from harness.availability import check_cells, make_cells
 from harness.backends import open_backend
 from harness.config import cpuset_size
@@ -92,6 +94,8 @@ class RunSession:
     cells: list[Cell] = field(default_factory=list)
     #: the host folder the payload reads its data from (after ``prepare``)
     data_host: Path | None = None
+    #: the finished run's analysis (stored as `<run>/analysis.json`); None until `run` returns
+    analysis: AnalysisDoc | None = None
     _probe_index: int = 0
 
     @classmethod
@@ -196,7 +200,9 @@ class RunSession:
         self.manifest["finished_at"] = utc_iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
-        return list(self.store.iter_records())
+        run = self.store.load()
+        self.analysis = analysis.refresh(run)
+        return run.records
 
     def _probe(self, runner: Runner, label: str) -> None:
         if not self.settings.probe:
@@ -255,6 +261,8 @@ class RunResult:
     records: list[Doc]
     settings: RunSettings
     adaptive: Adaptive
+    #: the run's analysis (what the summary shows); None when interrupted
+    analysis: AnalysisDoc | None = None
     #: Ctrl-C: the results so far are kept (resumable); how many executions were done, containers removed
     interrupted: bool = False
     done: int = 0
@@ -284,9 +292,11 @@ def run_matrix(
         removed = backend.cleanup()
         done = len(session.store.done())
         return RunResult(
-            session.run_id, session.store.path, [], settings, session.adaptive, True, done, removed
+            session.run_id, session.store.path, [], settings, session.adaptive, None, True, done, removed
         )
-    return RunResult(session.run_id, session.store.path, records, settings, session.adaptive)
+    return RunResult(
+        session.run_id, session.store.path, records, settings, session.adaptive, session.analysis
+    )
 
 
 def _host_gate(threshold: float, timeout_s: float) -> Doc:

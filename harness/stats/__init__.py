@@ -2,7 +2,8 @@
 
 Modules, one concept each: `frame` (records -> frames), `estimators` (execution-level bootstrap and tests,
 numpy/scipy only), `cells` (per-cell table), `verdicts` (equivalence margin and wording), `comparisons`
-(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift).
+(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift), `document` (a
+run's analysis as the stored document, and back into tables).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from harness.stats.comparisons import (
     image_order,
     reclassify,
     regressed,
+)
+from harness.stats.document import (
+    StoredAnalysis,
+    analysis_document,
+    cell_table_of,
+    drift_of,
+    stored_analysis,
 )
 from harness.stats.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.stats.frame import PHASES, params_key, params_label, records_frame, samples_frame
@@ -65,15 +73,19 @@ __all__ = [
     "CellTable",
     "HostChange",
     "RunAnalysis",
+    "StoredAnalysis",
     "analyse_run",
+    "analysis_document",
     "bootstrap_medians",
     "cell_table",
+    "cell_table_of",
     "choose_baseline",
     "compare_cells_across",
     "compare_pairs",
     "compare_to_baseline",
     "contended_executions",
     "definitions",
+    "drift_of",
     "geometric_mean_ratios",
     "history_regressions",
     "history_trends",
@@ -88,6 +100,7 @@ __all__ = [
     "records_frame",
     "regressed",
     "samples_frame",
+    "stored_analysis",
     "widen",
 ]
 
