@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import resultdocs
+from harness import analysis, resultdocs
 from harness.atomicfile import write_json
 from harness.errors import ResultError
 from harness.merge import merge_runs
@@ -131,6 +131,8 @@ def test_merge_combines_disjoint_shards(tmp_path: Path) -> None:
     assert sorted(map(key, merged.records)) == sorted(map(key, original.records))
     assert {r["run_id"] for r in merged.records} == {"m1"}
     assert len(merged.manifest["merged_from"]) == 2
+    stored = analysis.read_stored(out)  # analysed when the merge finished, for the merged records
+    assert stored is not None and stored.inputs == analysis.inputs_of(merged) and stored.run_id == "m1"
 
 
 def test_merge_refuses_overlap_and_writes_nothing(tmp_path: Path) -> None:
