@@ -279,8 +279,8 @@ def _render(
     console: Console,
     include_contended: bool = False,
 ) -> Path:
-    from harness.analysis import refresh_all
     from harness.report import render_run_report, render_site_index
+    from harness.stats.stored import refresh_all
     from harness.store import RunData, list_runs, load_run, load_runs
 
     # read (and validate) everything first: an invalid run to report exits 2 before anything is written;
@@ -320,8 +320,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from harness.analysis import refresh_all
     from harness.compare import compare_runs
+    from harness.stats.stored import refresh_all
     from harness.store import load_run, resolve_run
 
     threshold = args.fail_on_regression
@@ -346,10 +346,11 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_merge(args: argparse.Namespace, console: Console) -> int:
     from harness.merge import merge_runs
+    from harness.stats.stored import refresh_folder
     from harness.store import resolve_run
 
     sources = [resolve_run(args.results_dir, ref) for ref in args.runs]
-    out = merge_runs(sources, args.results_dir, args.run_id)
+    out = merge_runs(sources, args.results_dir, args.run_id, finish=refresh_folder)
     console.print(Text(f"merged {len(sources)} run(s) into {out}"))
     return 0
 

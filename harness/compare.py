@@ -1,6 +1,6 @@
 """Compare two runs cell by cell (matched by cell_id): a rich table or a JSON document, and a regression
-gate that only a CI can trip. Both runs' analyses are read from their run folders (`harness.analysis`); only
-the ratios across the two runs are computed here, from the stored per-execution series."""
+gate that only a CI can trip. Both runs' analyses are read from their run folders (`harness.stats.stored`);
+only the ratios across the two runs are computed here, from the stored per-execution series."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness import analysis, stats
+from harness import stats
 from harness.errors import ResultError
+from harness.stats import stored as analysis
 from harness.store import RunData
 
 COMPARE_KIND = "tfmh.compare"
@@ -29,7 +30,7 @@ def _finite(x: Any) -> float | None:
 
 
 def comparison_doc(
-    a: stats.StoredAnalysis, b: stats.StoredAnalysis, comp: Any, threshold: float | None, margin: float
+    a: stats.AnalysisTables, b: stats.AnalysisTables, comp: Any, threshold: float | None, margin: float
 ) -> dict[str, Any]:
     """The machine-readable comparison (`harness compare --format json`)."""
     host = stats.host_change(a.drift, b.drift)
@@ -95,7 +96,7 @@ def comparison_doc(
     }
 
 
-def _payload_change(a: stats.StoredAnalysis, b: stats.StoredAnalysis) -> dict[str, Any]:
+def _payload_change(a: stats.AnalysisTables, b: stats.AnalysisTables) -> dict[str, Any]:
     changed = stats.payload_changed(a.payload_sha256, b.payload_sha256)
     note = (
         f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
@@ -122,8 +123,8 @@ def compare_runs(
     `fail_on_regression_pct` percent above 1: the point estimate alone never fails a build. A gate with
     no cell measured in both runs cannot decide: that is an error (exit 2), not a pass.
     """
-    a = stats.stored_analysis(analysis.load(run_a, include_contended=include_contended))
-    b = stats.stored_analysis(analysis.load(run_b, include_contended=include_contended))
+    a = stats.tables_of(analysis.load(run_a, include_contended=include_contended))
+    b = stats.tables_of(analysis.load(run_b, include_contended=include_contended))
     margin = margin_pct if margin_pct is not None else a.margin_pct
     comp = stats.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
@@ -144,7 +145,7 @@ _STYLE = {"slower": "red", "faster": "green", "inconclusive": "yellow"}
 
 
 def _print_table(
-    doc: dict[str, Any], a: stats.StoredAnalysis, b: stats.StoredAnalysis, console: Console
+    doc: dict[str, Any], a: stats.AnalysisTables, b: stats.AnalysisTables, console: Console
 ) -> None:
     title = f"B {b.run_id} vs A {a.run_id}: step time, {stats.CONFIDENCE:.0%} CI over executions"
     table = Table(title=Text(title))

@@ -7,14 +7,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysisdoc import AnalysisDoc
 from harness.plan import Cell
 from harness.timestamps import utc_iso
+
+if TYPE_CHECKING:
+    from harness.stats.document import AnalysisDoc
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", "unavailable": "yellow"}
 

@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 import jinja2
 
-from harness import analysis
 from harness.atomicfile import write_text
 from harness.htmlformat import fmt_bytes, fmt_flops, fmt_ms, fmt_num, fmt_pct, fmt_ratio, sort_key
 from harness.reportview import Doc, model_rows, run_context
 from harness.safenames import name_from
+from harness.stats import stored as analysis
 from harness.store import RunData
 
 

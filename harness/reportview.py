@@ -1,5 +1,5 @@
 """The run page's view model: everything `run.html.j2` shows, built from a run's stored analysis
-(`harness.analysis`: read, never recomputed per render when it is current) as plain values.
+(`harness.stats.stored`: read, never recomputed per render when it is current) as plain values.
 
 Strings from data stay unescaped here (the templates escape them); charts are `charts.Svg` markup. No jinja2.
 """
@@ -10,9 +10,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from harness import analysis, charts, stats
-from harness.analysisdoc import AnalysisDoc
+from harness import charts, stats
 from harness.htmlformat import finite
+from harness.stats import stored as analysis
+from harness.stats.document import AnalysisDoc
 from harness.store import RunData
 
 Doc = dict[str, Any]
@@ -168,10 +169,10 @@ def _environments(run: RunData, ana: AnalysisDoc) -> list[Doc]:
 
 def _history(doc: AnalysisDoc, history: Sequence[RunData]) -> Doc | None:
     """Trends and regressions against each earlier run's stored analysis."""
-    earlier = [stats.stored_analysis(analysis.load(h)) for h in history if h.run_id != doc.run_id]
+    earlier = [stats.tables_of(analysis.load(h)) for h in history if h.run_id != doc.run_id]
     if not earlier:
         return None
-    ana = stats.stored_analysis(doc)
+    ana = stats.tables_of(doc)
     trends = stats.history_trends(ana, earlier)
     regs = stats.history_regressions(ana, earlier)
     status = dict(zip(regs["cell_id"], regs["status"], strict=True)) if len(regs) else {}

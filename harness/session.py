@@ -1,7 +1,7 @@
 """One `harness run`, in order: resume or a new run folder, the availability step (shared with `harness
 plan`), the data, the images, the manifest (written before any execution), rounds of executions with the
 calibration probe between them, adaptive rounds until the CI target or the budget; at the end the run's
-analysis, stored beside the records (`harness.analysis`).
+analysis, stored beside the records (`harness.stats.stored`).
 
 The CLI parses arguments, calls ``run_matrix`` and prints what it returns.
 """
@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness import __version__, analysis
+from harness import __version__
 from harness.adaptive import Adaptive, pair_status, repeat_counts, round_estimate
-from harness.analysisdoc import AnalysisDoc
 from harness.availability import check_cells, make_cells
 from harness.backends import open_backend
 from harness.config import cpuset_size
@@ -35,6 +34,9 @@ from harness.runner import Job, Runner, RunObserver, exit_code_for, plan_rounds
 from harness.settings import RunOptions, RunSettings
 from harness.store import RunStore, new_run_id, resolve_run
 from harness.timestamps import utc_iso
+
+if TYPE_CHECKING:
+    from harness.stats.document import AnalysisDoc
 
 Doc = dict[str, Any]
 
@@ -200,8 +202,10 @@ class RunSession:
         self.manifest["finished_at"] = utc_iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
+        from harness.stats.stored import refresh  # pandas: only once the run is done
+
         run = self.store.load()
-        self.analysis = analysis.refresh(run)
+        self.analysis = refresh(run)
         return run.records
 
     def _probe(self, runner: Runner, label: str) -> None:

@@ -2,8 +2,9 @@
 
 Modules, one concept each: `frame` (records -> frames), `estimators` (execution-level bootstrap and tests,
 numpy/scipy only), `cells` (per-cell table), `verdicts` (equivalence margin and wording), `comparisons`
-(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift), `document` (a
-run's analysis as the stored document, and back into tables).
+(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift), `document` (the
+stored analysis document's models), `tables` (an analysis as that document, and back into tables), `stored`
+(`<run>/analysis.json`: read when current, else recomputed and stored).
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ from harness.stats.comparisons import (
     reclassify,
     regressed,
 )
-from harness.stats.document import (
-    StoredAnalysis,
-    analysis_document,
-    cell_table_of,
-    drift_of,
-    stored_analysis,
-)
 from harness.stats.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.stats.frame import PHASES, params_key, params_label, records_frame, samples_frame
 from harness.stats.history import (
@@ -51,6 +45,13 @@ from harness.stats.history import (
     payload_changed,
 )
 from harness.stats.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift, widen
+from harness.stats.tables import (
+    AnalysisTables,
+    analysis_document,
+    cell_table_of,
+    drift_of,
+    tables_of,
+)
 from harness.stats.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.store import RunData
 
@@ -69,11 +70,11 @@ __all__ = [
     "MIN_SAMPLES",
     "PHASES",
     "TIMES",
+    "AnalysisTables",
     "BaselineChoice",
     "CellTable",
     "HostChange",
     "RunAnalysis",
-    "StoredAnalysis",
     "analyse_run",
     "analysis_document",
     "bootstrap_medians",
@@ -100,7 +101,7 @@ __all__ = [
     "records_frame",
     "regressed",
     "samples_frame",
-    "stored_analysis",
+    "tables_of",
     "widen",
 ]
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness import analysis, reportview
-from harness.analysisdoc import ANALYSIS_VERSION, AnalysisDoc
+from harness import reportview
 from harness.console import summary_table
 from harness.htmlformat import fmt_num
 from harness.report import render_run_html
+from harness.stats import stored as analysis
+from harness.stats.document import ANALYSIS_VERSION, AnalysisDoc
 from harness.store import RunData, load_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -76,7 +77,7 @@ def test_an_older_schema_version_is_recomputed_and_stored(tmp_path: Path) -> Non
     assert stored is not None and stored.to_json() == doc.to_json()
 
 
-def test_changed_records_make_the_stored_analysis_stale(tmp_path: Path) -> None:
+def test_changed_records_make_the_tables_of_stale(tmp_path: Path) -> None:
     run_dir = _copy(RUN_DIRS[-1], tmp_path)
     before = analysis.read_stored(run_dir)
     assert before is not None

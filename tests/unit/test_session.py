@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import analysis, stats
+from harness import stats
 from harness.config import Profile
 from harness.errors import ConfigError
 from harness.execute import Availability, ExecOutcome, ExecRequest
@@ -22,6 +22,7 @@ from harness.plan import Cell
 from harness.resultdocs import validate_record
 from harness.session import RunSession
 from harness.settings import Overrides, RunOptions, RunSettings
+from harness.stats import stored as analysis
 from tests.unit.test_runner import template_payload
 
 MATRIX = textwrap.dedent(

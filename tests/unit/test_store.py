@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import analysis, resultdocs
+from harness import resultdocs
 from harness.atomicfile import write_json
 from harness.errors import ResultError
 from harness.merge import merge_runs
 from harness.resultdocs import upgrade_record, validate_record
+from harness.stats import stored as analysis
 from harness.store import RunStore, load_run, resolve_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -124,7 +125,7 @@ def _split(run: Path, tmp_path: Path) -> tuple[Path, Path]:
 def test_merge_combines_disjoint_shards(tmp_path: Path) -> None:
     run = _fixture_run(tmp_path)
     a, b = _split(run, tmp_path)
-    out = merge_runs([a, b], tmp_path / "merged", "m1")
+    out = merge_runs([a, b], tmp_path / "merged", "m1", finish=analysis.refresh_folder)
     merged = load_run(out)
     original = load_run(run)
     key = lambda r: (r["cell_id"], r["repeat"])  # noqa: E731

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness import analysis
 from harness.config import load_matrix
 from harness.console import plan_table, summary_table
 from harness.plan import expand
+from harness.stats import stored as analysis
 from harness.store import load_run
 from tests.snapshot import check_snapshot
 

@@ -1,7 +1,9 @@
 """Analyse once, render many: the stored analysis of a run folder (`<run>/analysis.json`).
 
-Computed when a run finishes (`harness.session`) and when a merge finishes (`harness.merge`); read by the
-HTML report, `harness compare`, the terminal summary and the report's history.
+Computed when a run finishes (`harness.session`) and when a merge finishes (`harness merge` passes
+`refresh_folder` to `merge_runs`, which runs it before the merged folder is renamed into place); read by the
+HTML report, `harness compare`, the terminal summary and the report's history. No pandas here until a
+recomputation is needed.
 
 Staleness rule: a stored analysis is used only when it has the current kind and schema version and its
 `inputs` equal what the run holds now: the sha256 of the manifest, records and probes as read (upgraded),
@@ -20,10 +22,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness import __version__
-from harness.analysisdoc import ANALYSIS_FILE, ANALYSIS_KIND, ANALYSIS_VERSION, AnalysisDoc, Inputs
 from harness.atomicfile import write_text
 from harness.digest import doc_sha256
-from harness.store import RunData
+from harness.stats.document import ANALYSIS_FILE, ANALYSIS_KIND, ANALYSIS_VERSION, AnalysisDoc, Inputs
+from harness.store import RunData, load_run
 
 #: the bootstrap seed of every stored analysis
 SEED = 0
@@ -98,6 +100,11 @@ def load(run: RunData, include_contended: bool = False, save: bool = False) -> A
 def refresh(run: RunData) -> AnalysisDoc:
     """Compute (if the stored one is not current) and store the default analysis of a run on disk."""
     return load(run, save=True)
+
+
+def refresh_folder(run_dir: Path) -> AnalysisDoc:
+    """`refresh` the run folder at `run_dir` (e.g. a merge's, before it is renamed into place)."""
+    return refresh(load_run(run_dir))
 
 
 def refresh_all(runs: Iterable[RunData]) -> None:
