@@ -246,7 +246,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 )
             )
             return EXIT_INTERRUPTED
-    console.print(summary_table(result.records))
+    if result.analysis is not None:
+        console.print(summary_table(result.analysis))
     _print_adaptive(result, console)
     console.print(Text(f"results: {result.path}"))
     if args.report:
@@ -278,6 +279,7 @@ def _render(
     console: Console,
     include_contended: bool = False,
 ) -> Path:
+    from harness.analysis.stored import refresh_all
     from harness.report.html import render_run_report, render_site_index
     from harness.results.store import RunData, list_runs, load_run, load_runs
 
@@ -295,6 +297,7 @@ def _render(
     warn = Console(stderr=True, highlight=False)
     for path, why in skipped:
         warn.print(Text.assemble(("warning: ", "bold yellow"), f"skipped run {path}: {why}"), soft_wrap=True)
+    refresh_all([run, *history, *others])  # stale or missing analyses are recomputed once and stored
     page = render_run_report(run, reports_dir, history=history, include_contended=include_contended)
     index = render_site_index(reports_dir, runs)
     console.print(Text(f"report: {page}\nsite index: {index}"))
@@ -318,6 +321,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from harness.analysis.compare import compare_runs
+    from harness.analysis.stored import refresh_all
     from harness.results.store import load_run, resolve_run
 
     threshold = args.fail_on_regression
@@ -328,6 +332,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--margin: expected 0 < PCT <= 50, got {margin}")
     run_a = load_run(resolve_run(args.results_dir, args.run_a))
     run_b = load_run(resolve_run(args.results_dir, args.run_b))
+    refresh_all([run_a, run_b])
     return compare_runs(
         run_a,
         run_b,
@@ -340,11 +345,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_merge(args: argparse.Namespace, console: Console) -> int:
+    from harness.analysis.stored import refresh_folder
     from harness.results.merge import merge_runs
     from harness.results.store import resolve_run
 
     sources = [resolve_run(args.results_dir, ref) for ref in args.runs]
-    out = merge_runs(sources, args.results_dir, args.run_id)
+    out = merge_runs(sources, args.results_dir, args.run_id, finish=refresh_folder)
     console.print(Text(f"merged {len(sources)} run(s) into {out}"))
     return 0
 

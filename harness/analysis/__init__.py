@@ -2,7 +2,9 @@
 
 Modules, one concept each: `frame` (records -> frames), `estimators` (execution-level bootstrap and tests,
 numpy/scipy only), `cells` (per-cell table), `verdicts` (equivalence margin and wording), `comparisons`
-(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift).
+(pairs, baseline, regressions), `history` (trends over runs), `probes` (calibration drift), `document` (the
+stored analysis document's models), `tables` (an analysis as that document, and back into tables), `stored`
+(`<run>/analysis.json`: read when current, else recomputed and stored).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ from harness.analysis.history import (
     payload_changed,
 )
 from harness.analysis.probes import DRIFT_WARN_PCT, Drift, HostChange, host_change, probe_drift, widen
+from harness.analysis.tables import (
+    AnalysisTables,
+    analysis_document,
+    cell_table_of,
+    drift_of,
+    tables_of,
+)
 from harness.analysis.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.results.store import RunData
 
@@ -61,19 +70,23 @@ __all__ = [
     "MIN_SAMPLES",
     "PHASES",
     "TIMES",
+    "AnalysisTables",
     "BaselineChoice",
     "CellTable",
     "HostChange",
     "RunAnalysis",
     "analyse_run",
+    "analysis_document",
     "bootstrap_medians",
     "cell_table",
+    "cell_table_of",
     "choose_baseline",
     "compare_cells_across",
     "compare_pairs",
     "compare_to_baseline",
     "contended_executions",
     "definitions",
+    "drift_of",
     "geometric_mean_ratios",
     "history_regressions",
     "history_trends",
@@ -88,6 +101,7 @@ __all__ = [
     "records_frame",
     "regressed",
     "samples_frame",
+    "tables_of",
     "widen",
 ]
 

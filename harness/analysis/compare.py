@@ -1,5 +1,6 @@
 """Compare two runs cell by cell (matched by cell_id): a rich table or a JSON document, and a regression
-gate that only a CI can trip."""
+gate that only a CI can trip. Both runs' analyses are read from their run folders (`harness.analysis.stored`);
+only the ratios across the two runs are computed here, from the stored per-execution series."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness import analysis
+from harness.analysis import stored
 from harness.errors import ResultError
 from harness.results.store import RunData
 
@@ -28,7 +30,7 @@ def _finite(x: Any) -> float | None:
 
 
 def comparison_doc(
-    a: analysis.RunAnalysis, b: analysis.RunAnalysis, comp: Any, threshold: float | None, margin: float
+    a: analysis.AnalysisTables, b: analysis.AnalysisTables, comp: Any, threshold: float | None, margin: float
 ) -> dict[str, Any]:
     """The machine-readable comparison (`harness compare --format json`)."""
     host = analysis.host_change(a.drift, b.drift)
@@ -94,7 +96,7 @@ def comparison_doc(
     }
 
 
-def _payload_change(a: analysis.RunAnalysis, b: analysis.RunAnalysis) -> dict[str, Any]:
+def _payload_change(a: analysis.AnalysisTables, b: analysis.AnalysisTables) -> dict[str, Any]:
     changed = analysis.payload_changed(a.payload_sha256, b.payload_sha256)
     note = (
         f"the payload changed between the runs (sha256 {str(a.payload_sha256)[:12]} in A, "
@@ -121,9 +123,9 @@ def compare_runs(
     `fail_on_regression_pct` percent above 1: the point estimate alone never fails a build. A gate with
     no cell measured in both runs cannot decide: that is an error (exit 2), not a pass.
     """
-    a = analysis.analyse_run(run_a, margin_pct=margin_pct, include_contended=include_contended)
-    margin = a.margin_pct
-    b = analysis.analyse_run(run_b, margin_pct=margin, include_contended=include_contended)
+    a = analysis.tables_of(stored.load(run_a, include_contended=include_contended))
+    b = analysis.tables_of(stored.load(run_b, include_contended=include_contended))
+    margin = margin_pct if margin_pct is not None else a.margin_pct
     comp = analysis.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
     doc = comparison_doc(a, b, comp, threshold, margin)
@@ -143,7 +145,7 @@ _STYLE = {"slower": "red", "faster": "green", "inconclusive": "yellow"}
 
 
 def _print_table(
-    doc: dict[str, Any], a: analysis.RunAnalysis, b: analysis.RunAnalysis, console: Console
+    doc: dict[str, Any], a: analysis.AnalysisTables, b: analysis.AnalysisTables, console: Console
 ) -> None:
     title = f"B {b.run_id} vs A {a.run_id}: step time, {analysis.CONFIDENCE:.0%} CI over executions"
     table = Table(title=Text(title))

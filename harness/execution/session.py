@@ -1,6 +1,7 @@
 """One `harness run`, in order: resume or a new run folder, the availability step (shared with `harness
 plan`), the data, the images, the manifest (written before any execution), rounds of executions with the
-calibration probe between them, adaptive rounds until the CI target or the budget.
+calibration probe between them, adaptive rounds until the CI target or the budget; at the end the run's
+analysis, stored beside the records (`harness.analysis.stored`).
 
 The CLI parses arguments, calls ``run_matrix`` and prints what it returns.
 """
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.errors import ConfigError
@@ -33,6 +34,9 @@ from harness.matrix.source import MatrixSource
 from harness.results.resultdocs import MANIFEST_KIND
 from harness.results.store import RunStore, new_run_id, resolve_run
 from harness.timestamps import utc_iso
+
+if TYPE_CHECKING:
+    from harness.analysis.document import AnalysisDoc
 
 Doc = dict[str, Any]
 
@@ -92,6 +96,8 @@ class RunSession:
     cells: list[Cell] = field(default_factory=list)
     #: the host folder the payload reads its data from (after ``prepare``)
     data_host: Path | None = None
+    #: the finished run's analysis (stored as `<run>/analysis.json`); None until `run` returns
+    analysis: AnalysisDoc | None = None
     _probe_index: int = 0
 
     @classmethod
@@ -196,7 +202,11 @@ class RunSession:
         self.manifest["finished_at"] = utc_iso(time.time())
         self.manifest["adaptive"] = asdict(self.adaptive)
         self.store.write_manifest(self.manifest)
-        return list(self.store.iter_records())
+        from harness.analysis.stored import refresh  # pandas: only once the run is done
+
+        run = self.store.load()
+        self.analysis = refresh(run)
+        return run.records
 
     def _probe(self, runner: Runner, label: str) -> None:
         if not self.settings.probe:
@@ -255,6 +265,8 @@ class RunResult:
     records: list[Doc]
     settings: RunSettings
     adaptive: Adaptive
+    #: the run's analysis (what the summary shows); None when interrupted
+    analysis: AnalysisDoc | None = None
     #: Ctrl-C: the results so far are kept (resumable); how many executions were done, containers removed
     interrupted: bool = False
     done: int = 0
@@ -284,9 +296,11 @@ def run_matrix(
         removed = backend.cleanup()
         done = len(session.store.done())
         return RunResult(
-            session.run_id, session.store.path, [], settings, session.adaptive, True, done, removed
+            session.run_id, session.store.path, [], settings, session.adaptive, None, True, done, removed
         )
-    return RunResult(session.run_id, session.store.path, records, settings, session.adaptive)
+    return RunResult(
+        session.run_id, session.store.path, records, settings, session.adaptive, session.analysis
+    )
 
 
 def _host_gate(threshold: float, timeout_s: float) -> Doc:

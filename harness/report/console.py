@@ -1,14 +1,14 @@
-"""Terminal output: the plan table and the end-of-run summary, and the line writer and formatting shared by
-the live displays (image builds: `harness.report.builddisplay`; run progress: `harness.report.runprogress`).
-Not on a
-terminal (CI logs): plain timestamped lines without escape sequences."""
+"""Terminal output: the plan table and the end-of-run summary (read from the run's analysis), and the line
+writer and formatting shared by the live displays (image builds: `harness.report.builddisplay`; run progress:
+`harness.report.runprogress`). Not on a terminal (CI logs): plain timestamped lines without escape
+sequences."""
 
 from __future__ import annotations
 
+import math
 import re
-import statistics
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +16,9 @@ from rich.text import Text
 
 from harness.matrix.plan import Cell
 from harness.timestamps import utc_iso
+
+if TYPE_CHECKING:
+    from harness.analysis.document import AnalysisDoc
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", "unavailable": "yellow"}
 
@@ -35,41 +38,27 @@ def plan_table(cells: list[Cell], title: str) -> Table:
     return table
 
 
-def _median_throughput(records: list[dict[str, Any]]) -> float | None:
-    values = [
-        r["payload"]["throughput_samples_per_s"]
-        for r in records
-        if r["status"] == "ok" and r.get("payload") and r["payload"].get("throughput_samples_per_s")
-    ]
-    return statistics.median(values) if values else None
-
-
-def summary_table(records: list[dict[str, Any]]) -> Table:
-    """One row per cell: statuses over repeats, median samples/s, and the reason for any non-ok repeat."""
-    by_cell: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_cell.setdefault(record["cell_id"], []).append(record)
+def summary_table(analysis: AnalysisDoc) -> Table:
+    """One row per cell of the run's analysis: statuses over repeats, throughput (samples/s: batch size /
+    step time, the same field the HTML report shows), contended executions excluded, and the reason for
+    any non-ok repeat."""
     table = Table(title="Run summary", title_justify="left")
     # on a narrow terminal the cell id folds; a number is never cut short ("1,6..." reads as a value)
     table.add_column("cell", overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("samples/s (median)", justify="right", no_wrap=True, min_width=9)
+    table.add_column("samples/s", justify="right", no_wrap=True, min_width=9)
     table.add_column("contended", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold")
-    for cell_id in sorted(by_cell):
-        recs = by_cell[cell_id]
-        statuses = sorted({r["status"] for r in recs})
+    for cell in sorted(analysis.cells, key=lambda c: c.cell_id):
+        statuses = cell.statuses or ["-"]
         status = Text(",".join(statuses), style=STATUS_STYLE.get(statuses[0], ""))
-        used = [r for r in recs if not (r.get("contention") or {}).get("contended")]
-        tput = _median_throughput(used)
-        contended = len(recs) - len(used)
-        reasons = sorted({r["reason"] for r in recs if r.get("reason")})
+        tput = cell.throughput
         table.add_row(
-            Text(cell_id),
+            Text(cell.cell_id),
             status,
-            f"{tput:,.0f}" if tput else "-",
-            str(contended) if contended else "",
-            Text("; ".join(reasons)[:200]),
+            f"{tput:,.0f}" if cell.measured and math.isfinite(tput) else "-",
+            str(cell.n_contended) if cell.n_contended else "",
+            Text("; ".join(cell.reasons)[:200]),
         )
     return table
 

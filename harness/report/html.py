@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import jinja2
 
-from harness import analysis
+from harness.analysis import stored
 from harness.atomicfile import write_text
 from harness.report.htmlformat import fmt_bytes, fmt_flops, fmt_ms, fmt_num, fmt_pct, fmt_ratio, sort_key
-from harness.report.view import Doc, frame_rows, run_context
+from harness.report.view import Doc, model_rows, run_context
 from harness.results.store import RunData
 from harness.safenames import name_from
 
@@ -65,8 +65,7 @@ def render_run_report(
 def site_entries(runs: Iterable[RunData]) -> list[Doc]:
     entries = []
     for run in sorted(runs, key=lambda r: r.run_id, reverse=True):
-        ana = analysis.analyse_run(run)
-        counts = ana.records.groupby("status").size().to_dict() if len(ana.records) else {}
+        ana = stored.load(run)
         entries.append(
             {
                 "run_id": run.run_id,
@@ -75,9 +74,9 @@ def site_entries(runs: Iterable[RunData]) -> list[Doc]:
                 "started_at": run.manifest.get("started_at"),
                 "finished_at": run.manifest.get("finished_at"),
                 "images": ana.images,
-                "counts": sorted((str(k), int(v)) for k, v in counts.items()),
+                "counts": sorted(ana.status_counts.items()),
                 "baseline": ana.baseline,
-                "geomeans": frame_rows(ana.geomeans),
+                "geomeans": model_rows(ana.geomeans),
             }
         )
     return entries

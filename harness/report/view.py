@@ -1,4 +1,5 @@
-"""The run page's view model: everything `run.html.j2` shows, built from a run's analysis as plain values.
+"""The run page's view model: everything `run.html.j2` shows, built from a run's stored analysis
+(`harness.analysis.stored`: read, never recomputed per render when it is current) as plain values.
 
 Strings from data stay unescaped here (the templates escape them); charts are `charts.Svg` markup. No jinja2.
 """
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness import analysis
+from harness.analysis import stored
+from harness.analysis.document import AnalysisDoc
 from harness.report import charts
 from harness.report.htmlformat import finite
 from harness.results.store import RunData
@@ -47,12 +50,17 @@ def frame_rows(frame: Any) -> list[Row]:
     return [Row(zip(cols, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _cell_rows(ana: analysis.RunAnalysis) -> list[Row]:
-    st = ana.cells.stats.reset_index()
+def model_rows(models: Sequence[Any]) -> list[Row]:
+    """Rows of the analysis document (pydantic models) as `Row`s."""
+    return [Row(m.model_dump()) for m in models]
+
+
+def _cell_rows(ana: AnalysisDoc) -> list[Row]:
     order = {img: i for i, img in enumerate(ana.images)}
-    st["image_index"] = st["image"].map(order).fillna(0).astype(int)
-    st = st.sort_values(["workload", "params_key", "image_index"], kind="stable")
-    return frame_rows(st)
+    rows = model_rows(sorted(ana.cells, key=lambda c: c.cell_id))
+    for row in rows:
+        row["image_index"] = order.get(row.image, 0)
+    return sorted(rows, key=lambda r: (r.workload, r.params_key, r.image_index))
 
 
 def _capped(svg: charts.Svg, shown: int, total: int) -> Doc:
@@ -123,7 +131,7 @@ def _headlines(comparisons: list[Row]) -> list[Doc]:
     return heads
 
 
-def _environments(run: RunData, ana: analysis.RunAnalysis) -> list[Doc]:
+def _environments(run: RunData, ana: AnalysisDoc) -> list[Doc]:
     """Per image: what the runtime reported (first ok record), the declared versions and image identity."""
     first: dict[str, Doc] = {}
     declared: dict[str, Doc] = {}
@@ -160,10 +168,12 @@ def _environments(run: RunData, ana: analysis.RunAnalysis) -> list[Doc]:
     return envs
 
 
-def _history(ana: analysis.RunAnalysis, history: Sequence[RunData]) -> Doc | None:
-    earlier = [analysis.analyse_run(h, margin_pct=ana.margin_pct) for h in history if h.run_id != ana.run_id]
+def _history(doc: AnalysisDoc, history: Sequence[RunData]) -> Doc | None:
+    """Trends and regressions against each earlier run's stored analysis."""
+    earlier = [analysis.tables_of(stored.load(h)) for h in history if h.run_id != doc.run_id]
     if not earlier:
         return None
+    ana = analysis.tables_of(doc)
     trends = analysis.history_trends(ana, earlier)
     regs = analysis.history_regressions(ana, earlier)
     status = dict(zip(regs["cell_id"], regs["status"], strict=True)) if len(regs) else {}
@@ -199,7 +209,7 @@ def _history(ana: analysis.RunAnalysis, history: Sequence[RunData]) -> Doc | Non
     }
 
 
-def _drift(ana: analysis.RunAnalysis) -> Doc | None:
+def _drift(ana: AnalysisDoc) -> Doc | None:
     drift = ana.drift
     if not drift.points and not drift.n_failed:
         return None
@@ -217,7 +227,7 @@ def _drift(ana: analysis.RunAnalysis) -> Doc | None:
     }
 
 
-def _adaptive(run: RunData, ana: analysis.RunAnalysis) -> Doc | None:
+def _adaptive(run: RunData, ana: AnalysisDoc) -> Doc | None:
     raw_settings = run.manifest.get("settings")
     settings: Doc = raw_settings if isinstance(raw_settings, dict) else {}
     target = settings.get("target_ci_pct")
@@ -226,7 +236,7 @@ def _adaptive(run: RunData, ana: analysis.RunAnalysis) -> Doc | None:
     raw_adaptive = run.manifest.get("adaptive")
     adaptive: Doc = raw_adaptive if isinstance(raw_adaptive, dict) else {}
     rows = []
-    for r in frame_rows(ana.comparisons):
+    for r in ana.comparisons:
         hw = r.half_width_pct
         rows.append(
             {
@@ -261,21 +271,20 @@ def _fit_tails(cells: list[Row]) -> list[Row]:
 
 def run_context(run: RunData, history: Sequence[RunData] = (), include_contended: bool = False) -> Doc:
     """Everything the run template needs, as plain values (strings from data stay unescaped here)."""
-    ana = analysis.analyse_run(run, include_contended=include_contended)
+    ana = stored.load(run, include_contended=include_contended)
     cells = _cell_rows(ana)
-    comparisons = frame_rows(ana.comparisons)
+    comparisons = model_rows(ana.comparisons)
     man = run.manifest
-    n_status = ana.records.groupby("status").size().to_dict() if len(ana.records) else {}
     return {
         "run_id": run.run_id,
         "manifest": man,
         "host": man.get("host") if isinstance(man.get("host"), dict) else {},
-        "status_counts": sorted((str(k), int(v)) for k, v in n_status.items()),
-        "n_records": len(ana.records),
+        "status_counts": sorted(ana.status_counts.items()),
+        "n_records": ana.n_records,
         "baseline": ana.baseline,
         "images": ana.images,
         "headlines": _headlines(comparisons),
-        "geomeans": frame_rows(ana.geomeans),
+        "geomeans": model_rows(ana.geomeans),
         "comparisons": comparisons,
         "suspect": [r for r in comparisons if r.quality_suspect],
         "cells": cells,
@@ -284,13 +293,13 @@ def run_context(run: RunData, history: Sequence[RunData] = (), include_contended
         "phase_chart": _phase_chart(cells),
         "phases": PHASES,
         "environments": _environments(run, ana),
-        "problems": frame_rows(ana.problems),
+        "problems": model_rows(ana.problems),
         "history": _history(ana, history),
-        "definitions": analysis.definitions(ana.margin_pct),
+        "definitions": ana.definitions,
         "margin_pct": f"{ana.margin_pct:g}",
         "include_contended": include_contended,
-        "contended": frame_rows(ana.contended),
-        "n_contended_cells": int((ana.cells.stats["n_contended"] > 0).sum()) if len(ana.cells.stats) else 0,
+        "contended": model_rows(ana.contended),
+        "n_contended_cells": sum(1 for c in ana.cells if c.n_contended > 0),
         "drift": _drift(ana),
         "adaptive": _adaptive(run, ana),
         "fit_tails": _fit_tails(cells),

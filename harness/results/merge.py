@@ -2,7 +2,8 @@
 
 Every source is read (and validated) before anything is written; the merged run is written into a hidden
 temporary folder inside the results folder and renamed into place at the end, so a merge that fails half
-way leaves nothing behind.
+way leaves nothing behind. `finish` (the CLI passes the analysis step) completes the merged folder before
+the rename, so the merged run appears with its analysis stored.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,12 @@ def _default_id(profile: str) -> str:
     return f"{utc_compact(time.time())}-merged-{slug(profile)[:60]}"
 
 
-def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None) -> Path:
+def merge_runs(
+    sources: list[Path],
+    results_dir: Path,
+    run_id: str | None = None,
+    finish: Callable[[Path], object] | None = None,
+) -> Path:
     """Write a new run folder holding every record of `sources`. The sources must come from the same
     matrix and profile; a (cell, repeat) present in two sources is a conflict (nothing is written)."""
     if run_id is not None:
@@ -85,6 +92,8 @@ def merge_runs(sources: list[Path], results_dir: Path, run_id: str | None = None
         manifest = _merged_manifest([r.manifest for r in runs], new_id, sources)
         manifest["merged_at"] = utc_iso(time.time())
         store.write_manifest(manifest)
+        if finish is not None:
+            finish(tmp)
         if final.exists() or final.is_symlink():
             raise ResultError(f"{final}: a run with this id exists already")
         os.rename(tmp, final)

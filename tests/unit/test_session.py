@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from harness import analysis
+from harness.analysis import stored as analysis_files
 from harness.errors import ConfigError
 from harness.execution.execute import Availability, ExecOutcome, ExecRequest
 from harness.execution.session import RunSession
@@ -168,6 +169,17 @@ def test_contended_beyond_the_bound_is_kept_but_excluded(tmp_path: Path) -> None
     row = ana.cells.stats.loc[cell[0]["cell_id"]]
     assert row["n_contended"] == 3 and row["n_used"] == 1 and row["n_rerun"] == 2
     assert len(ana.contended) == 3
+
+
+def test_a_finished_run_stores_its_analysis_beside_the_records(tmp_path: Path) -> None:
+    session = _session(tmp_path, ScriptedBackend(busy={1}))
+    records = session.run()
+    run = session.store.load()
+    stored = analysis_files.read_stored(session.store.path)
+    assert stored is not None and session.analysis is not None
+    assert stored.inputs == analysis_files.inputs_of(run) and stored.n_records == len(records)
+    assert stored.to_json() == session.analysis.to_json() == analysis_files.compute(run).to_json()
+    assert any(c.n_contended for c in stored.cells)  # the default view: contended executions excluded
 
 
 def test_gate_is_asked_before_every_execution_and_recorded(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis import stored as analysis_files
 from harness.atomicfile import write_json
 from harness.errors import ResultError
 from harness.results import resultdocs
@@ -124,13 +125,15 @@ def _split(run: Path, tmp_path: Path) -> tuple[Path, Path]:
 def test_merge_combines_disjoint_shards(tmp_path: Path) -> None:
     run = _fixture_run(tmp_path)
     a, b = _split(run, tmp_path)
-    out = merge_runs([a, b], tmp_path / "merged", "m1")
+    out = merge_runs([a, b], tmp_path / "merged", "m1", finish=analysis_files.refresh_folder)
     merged = load_run(out)
     original = load_run(run)
     key = lambda r: (r["cell_id"], r["repeat"])  # noqa: E731
     assert sorted(map(key, merged.records)) == sorted(map(key, original.records))
     assert {r["run_id"] for r in merged.records} == {"m1"}
     assert len(merged.manifest["merged_from"]) == 2
+    stored = analysis_files.read_stored(out)  # analysed when the merge finished, for the merged records
+    assert stored is not None and stored.inputs == analysis_files.inputs_of(merged) and stored.run_id == "m1"
 
 
 def test_merge_refuses_overlap_and_writes_nothing(tmp_path: Path) -> None:

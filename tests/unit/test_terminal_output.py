@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.analysis import stored as analysis_files
 from harness.matrix.config import load_matrix
 from harness.matrix.plan import expand
 from harness.report.console import plan_table, summary_table
@@ -29,14 +30,14 @@ def _check(name: str, text: str) -> None:
 
 def test_summary_table_snapshot() -> None:
     run = load_run(sorted(FIXTURES.iterdir())[-1])
-    text = _text(summary_table(run.records))
+    text = _text(summary_table(analysis_files.load(run)))
     assert "timeout" in text and "unavailable" in text
     _check("summary.txt", text)
 
 
 def _samples_column(text: str) -> list[str]:
     cols = [line.split("\u2502") for line in text.splitlines() if line.count("\u2502") == 6]
-    return [c[3].strip() for c in cols if c[3].strip() and c[3].strip() != "samples/s (median)"]
+    return [c[3].strip() for c in cols if c[3].strip() and c[3].strip() != "samples/s"]
 
 
 def test_summary_numbers_are_whole_on_a_narrow_terminal() -> None:
@@ -44,8 +45,9 @@ def test_summary_numbers_are_whole_on_a_narrow_terminal() -> None:
     "1,6..."; the fixture's shorter ids are cut the same way at 60): cell ids fold, every samples/s figure is
     printed in full."""
     run = load_run(sorted(FIXTURES.iterdir())[-1])
-    wide = _samples_column(_text(summary_table(run.records)))
-    narrow = _samples_column(_text(summary_table(run.records), width=60))
+    doc = analysis_files.load(run)
+    wide = _samples_column(_text(summary_table(doc)))
+    narrow = _samples_column(_text(summary_table(doc), width=60))
     assert any(v[0].isdigit() for v in wide) and "\u2026" not in "".join(narrow)
     assert narrow == wide
 
