@@ -4,10 +4,10 @@ the shard."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.digest import text_sha256
 from harness.matrix.config import Matrix, read_matrix
 from harness.matrix.plan import Cell, Plan, expand, parse_shard, select_shard
 from harness.matrix.testedconfigs import check_matrix_images, load_table
@@ -38,5 +38,5 @@ def load_source(path: Path, profile: str, shard: str | None = None) -> MatrixSou
     if shard is not None:
         k, n = parse_shard(shard)
         cells = select_shard(cells, k, n)
-    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha256 = text_sha256(text)
     return MatrixSource(path, text, sha256, matrix, plan, cells, shard)
