@@ -161,7 +161,15 @@ def test_interrupt_then_resume(tmp_path: Path, engine: DockerEngine) -> None:
     matrix = _small_matrix(tmp_path)
     results = tmp_path / "results"
     common = ["--matrix", str(matrix), "--profile", "small", "--results-dir", str(results)]
-    proc = subprocess.Popen(_cli("run", *common, cwd=tmp_path), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # Ctrl-C on a foreground run: SIGINT's default handling even when the test runner was started in the
+    # background by a shell that ignores SIGINT (Python would then ignore it too)
+    proc = subprocess.Popen(
+        _cli("run", *common, cwd=tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     run_dirs: list[Path] = []
     deadline = time.monotonic() + 600
     while not run_dirs and time.monotonic() < deadline:
