@@ -1,33 +1,12 @@
-import os
 import statistics
 import sys
 import timeit
 
-os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-import numpy as np
-import tensorflow as tf
+from seedsetup import seed_data, seed_model, tf  # sets TF's devices and threads first
 
-tf.config.threading.set_intra_op_parallelism_threads(2)
-tf.config.threading.set_inter_op_parallelism_threads(1)
 n = int(sys.argv[1])
 reps = int(sys.argv[2])
-rs = np.random.RandomState(1234)
-x = rs.randint(0, 256, size=(n, 28, 28)).astype(np.uint8) / 255.0
-y = rs.randint(0, 10, size=n).astype(np.uint8)
-
-
-def model():
-    m = tf.keras.models.Sequential(
-        [
-            tf.keras.layers.Flatten(input_shape=(28, 28)),
-            tf.keras.layers.Dense(512, activation=tf.nn.relu),
-            tf.keras.layers.Dropout(0.2),
-            tf.keras.layers.Dense(10, activation=tf.nn.softmax),
-        ]
-    )
-    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return m
+x, y = seed_data(n)
 
 
 class Conv(tf.keras.callbacks.Callback):
@@ -44,7 +23,7 @@ class Conv(tf.keras.callbacks.Callback):
 res = {"verbose1": [], "verbose0+cb": []}
 for r in range(reps):
     for name in ("verbose1", "verbose0+cb") if r % 2 == 0 else ("verbose0+cb", "verbose1"):
-        m = model()
+        m = seed_model()
         t = {}
         stamp = tf.keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda e, l: t.__setitem__(("b", e), timeit.default_timer()),
