@@ -37,10 +37,18 @@ def payload_modules():
         import cellspec
         import data
         import models
+        import probe
         import resultio
         import timing
 
-        yield {"cellspec": cellspec, "data": data, "models": models, "resultio": resultio, "timing": timing}
+        yield {
+            "cellspec": cellspec,
+            "data": data,
+            "models": models,
+            "probe": probe,
+            "resultio": resultio,
+            "timing": timing,
+        }
     finally:
         sys.path.remove(str(PAYLOAD_DIR))
 

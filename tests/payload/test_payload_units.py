@@ -181,3 +181,54 @@ def test_fit_gets_the_seeds_dtype_for_numpy_input(payload_modules, input_kind, d
     fx, fy = keras_fit.fit_inputs(arrays, {"input": input_kind})
     assert fx.dtype == dtype and fx.shape == x.shape and fy is y
     assert np.array_equal(fx.astype(np.float32), x)
+
+
+class CfsMachine:
+    """A fake clock and workload under a CFS quota: each 100 ms period grants `quota_s` of run time; a call
+    needs `cost_s` of run time; the run starts with the period's budget nearly spent by the interpreter's
+    start-up (`left_calls` calls' worth left), so the first calls straddle a throttled stretch."""
+
+    PERIOD_S = 0.1
+
+    def __init__(self, cost_s, quota_s=None, left_calls=1.5):
+        self.now = 0.05
+        self.cost_s = cost_s
+        self.quota_s = quota_s
+        self.budget = left_calls * cost_s if quota_s is not None else float("inf")
+
+    def clock(self):
+        return self.now
+
+    def _next_period(self):
+        self.now = (int(self.now / self.PERIOD_S + 1e-9) + 1) * self.PERIOD_S
+        self.budget = self.quota_s
+
+    def work(self):
+        need = self.cost_s
+        while need > 1e-12:
+            if self.budget <= 1e-12:
+                self._next_period()
+            run = min(
+                need, self.budget, (int(self.now / self.PERIOD_S + 1e-9) + 1) * self.PERIOD_S - self.now
+            )
+            if run <= 1e-12:  # period over with budget left: a fresh period
+                self._next_period()
+                continue
+            self.now += run
+            self.budget -= run
+            need -= run
+
+
+@pytest.mark.parametrize("cost_s", [0.0013, 0.0027, 0.004, 0.02])  # fast to slow hosts
+def test_probe_reps_see_a_cpu_quota_whatever_the_host_speed(payload_modules, cost_s):
+    probe = payload_modules["probe"]
+
+    def rate(machine):
+        reps, calls = probe.timed_reps(machine.work, clock=machine.clock)
+        assert len(reps) >= probe.MATMUL_MIN_REPS and min(calls) >= 1
+        return 1.0 / probe.median(reps)
+
+    free = rate(CfsMachine(cost_s))
+    assert free == pytest.approx(1.0 / cost_s)
+    quota = rate(CfsMachine(cost_s, quota_s=0.03))  # --cpus 0.3
+    assert 0.15 < quota / free < 0.45  # the quota's 30% share, within a period's granularity
