@@ -33,29 +33,12 @@ from harness.execution.interpreters import (
 )
 from harness.execution.usage import ProcessGroupTarget, TargetReading
 from harness.images.sandbox import LOG_CAP_BYTES, PAYLOAD_ENV
-from harness.matrix.config import ImageSpec
+from harness.matrix.config import ImageSpec, cpuset_cpus
 from harness.matrix.plan import Cell
 from harness.paths import payload_dir
 
 #: how often the local runner checks whether the payload has exited
 LOCAL_POLL_S = 0.05
-
-
-def parse_cpuset(cpuset: str) -> set[int]:
-    """CPUs of a cpuset list such as "0-1,4" (docker --cpuset-cpus syntax)."""
-    cpus: set[int] = set()
-    for part in cpuset.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
-        if last < first:
-            raise ValueError(f"cpuset {cpuset!r}: range {part!r} runs backwards")
-        cpus.update(range(first, last + 1))
-    if not cpus:
-        raise ValueError(f"cpuset {cpuset!r} names no CPU")
-    return cpus
 
 
 @dataclass
@@ -230,7 +213,7 @@ def _affinity_setter(cpuset: str | None) -> Callable[[], None] | None:
     """A preexec_fn pinning the child to ``cpuset`` (None when not pinned)."""
     if cpuset is None:
         return None
-    cpus = parse_cpuset(cpuset)
+    cpus = cpuset_cpus(cpuset)
     setaffinity = getattr(os, "sched_setaffinity", None)
     if setaffinity is None:
         raise ConfigError(f"--cpuset {cpuset}: this platform cannot pin processes (no sched_setaffinity)")

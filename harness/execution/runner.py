@@ -7,6 +7,7 @@ and `--resume` picks up exactly the missing (cell, repeat) pairs.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -242,6 +243,8 @@ class Runner:
         }
         self.store.write_probe(doc)
         shutil.rmtree(request.in_dir.parent, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the scratch folder, unless a job's files are still in it
+            request.in_dir.parent.parent.rmdir()
         return doc
 
     def _request(self, job: Job, name: str | None = None) -> ExecRequest:

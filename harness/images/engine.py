@@ -203,14 +203,12 @@ class DockerEngine:
         labels: Mapping[str, str],
         on_log: Callable[[str], None],
         log_path: Path,
-        nocache: bool = False,
     ) -> str:
         """Build ``tag`` from ``context_dir`` (classic builder, no network); returns the image ID.
 
         Output goes line by line to ``on_log`` and to ``log_path``. Raises BuildError with the log tail.
         """
         kwargs = build_kwargs(context_dir, dockerfile, tag, buildargs, labels)
-        kwargs["nocache"] = nocache
         tail: deque[str] = deque(maxlen=BUILD_TAIL_LINES)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         error: str | None = None

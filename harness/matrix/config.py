@@ -107,6 +107,11 @@ def parse_duration(text: str | float | int) -> float:
 
 def cpuset_size(cpuset: str) -> int:
     """Number of CPUs in a cpuset list such as '0-1,4'."""
+    return len(cpuset_cpus(cpuset))
+
+
+def cpuset_cpus(cpuset: str) -> set[int]:
+    """The CPUs of a cpuset list such as '0-1,4' (docker --cpuset-cpus syntax)."""
     if not re.match(CPUSET_RE, cpuset) or len(cpuset) > 200:
         raise ValueError(f"expected a CPU list such as 0-1 or 0,2, got {cpuset!r}")
     cpus: set[int] = set()
@@ -116,7 +121,7 @@ def cpuset_size(cpuset: str) -> int:
         if last < first:
             raise ValueError(f"cpuset {cpuset!r}: range {part!r} runs backwards")
         cpus.update(range(first, last + 1))
-    return len(cpus)
+    return cpus
 
 
 class QuietGate(Strict):

@@ -13,9 +13,9 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.execution.execute import ExecRequest, build_spec, write_spec
-from harness.execution.local_backend import LocalBackend, parse_cpuset
+from harness.execution.local_backend import LocalBackend
 from harness.execution.telemetry import SUMMARY_KEYS
-from harness.matrix.config import load_matrix
+from harness.matrix.config import cpuset_cpus, load_matrix
 from harness.matrix.plan import Cell, expand
 
 MATRIX = textwrap.dedent(
@@ -142,8 +142,8 @@ def test_probe_entry_runs_without_a_spec(tmp_path: Path, cell: Cell, payload: Pa
     assert doc["argv"] == ["--probe", "--out", str(req.result_path)]
 
 
-def test_parse_cpuset() -> None:
-    assert parse_cpuset("0-2,5") == {0, 1, 2, 5}
-    assert parse_cpuset("3") == {3}
+def test_cpuset_cpus() -> None:
+    assert cpuset_cpus("0-2,5") == {0, 1, 2, 5}
+    assert cpuset_cpus("3") == {3}
     with pytest.raises(ValueError):
-        parse_cpuset("3-1")
+        cpuset_cpus("3-1")

@@ -85,7 +85,7 @@ class FakeEngine:
         return 0
 
     def build(self, ctx: Path, dockerfile: str, tag: str, buildargs: Any, labels: Any, on_log: Any, log_path: Path,
-              nocache: bool = False) -> str:  # fmt: skip
+              ) -> str:  # fmt: skip
         log_path.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"Step {i}/{NOISE_LINES} : noise line {i}" for i in range(NOISE_LINES)]
         with log_path.open("w") as log:

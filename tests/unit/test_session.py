@@ -205,6 +205,7 @@ def test_probes_before_between_and_after_rounds(tmp_path: Path) -> None:
     entries = [c[0] for c in backend.calls]
     assert entries == ["probe", "cell", "cell", "probe", "cell", "cell", "probe"]
     assert analysis.analyse_run(session.store.load()).drift.peak_flops == pytest.approx(49.97e9)
+    assert not (session.store.path / ".work").exists()  # no scratch left behind by the last probe
 
 
 def test_adaptive_rounds_stop_at_the_target(tmp_path: Path) -> None:
