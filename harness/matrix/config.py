@@ -63,6 +63,10 @@ class ImageSpec(Strict):
     devices: list[Device] = Field(default_factory=lambda: list[Device](["cpu"]), min_length=1)
     #: extra pip requirement specs installed beside the TF package (from the wheelhouse)
     extra_packages: list[str] = Field(default_factory=list)
+    #: which Keras tf.keras is: ``bundled`` (what the TF release ships: Keras 2 up to TF 2.15, Keras 3 from
+    #: 2.16) or ``legacy`` (TF >= 2.16 with Keras 2: the matching ``tf_keras`` from docker/compat.yaml,
+    #: installed beside TF, and TF_USE_LEGACY_KERAS=1 in the image's environment)
+    keras: Literal["bundled", "legacy"] = "bundled"
     #: opt out of the tested-build-configuration check (docker/compat.yaml)
     allow_untested: bool = False
 
