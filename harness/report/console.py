@@ -63,6 +63,34 @@ def summary_table(analysis: AnalysisDoc) -> Table:
     return table
 
 
+def public_record_table(analysis: AnalysisDoc) -> Table | None:
+    """The public record's verdicts in brief, one row per claim this run could speak to (the others are
+    counted in the title); None when it could speak to none."""
+    spoken = [c for c in analysis.public_record if c.measurements]
+    if not spoken:
+        return None
+    silent = len(analysis.public_record) - len(spoken)
+    table = Table(
+        title=f"The public record ({silent} claim(s) this run cannot speak to)", title_justify="left"
+    )
+    table.add_column("claim", overflow="fold")
+    table.add_column("reported", justify="right", no_wrap=True)
+    table.add_column("measured [95% CI]", overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    for claim in spoken:
+        measured = "; ".join(
+            f"{_pair_name(m.numerator_image, m.denominator_image)}: "
+            f"{m.ratio:.2f} [{m.ratio_lo:.2f}, {m.ratio_hi:.2f}] {m.verdict}"
+            for m in claim.measurements
+        )
+        table.add_row(Text(claim.id), f"{claim.reported_ratio:g}x", Text(measured), Text(claim.verdict))
+    return table
+
+
+def _pair_name(numerator: str, denominator: str) -> str:
+    return numerator if numerator == denominator else f"{numerator} / {denominator}"
+
+
 # ------------------------------------------------------------------------------------------ plain output
 
 #: ANSI escape sequences and other control characters (kept out of non-terminal output)
