@@ -20,6 +20,7 @@ from harness.matrix.params import (
     check_params,
     expand_axes,
     merge,
+    settle,
 )
 from harness.matrix.problems import Loc, Problem, format_problems, line_for, pydantic_problems
 
@@ -258,7 +259,7 @@ def iter_cells(matrix: Matrix, profile: Profile) -> Iterator[tuple[ImageSpec, st
     workloads = [w for w in (profile.workloads or list(matrix.workloads)) if w in matrix.workloads]
     for image, device in _selection(matrix, profile):
         for workload in workloads:
-            for params in expand_axes(merged_params(matrix, profile, workload)):
+            for params in map(settle, expand_axes(merged_params(matrix, profile, workload))):
                 selector = {"image": image.name, "device": device, "workload": workload, **params}
                 if not any(entry_matches(e, selector) for e in profile.exclude):
                     yield image, device, workload, params

@@ -46,6 +46,8 @@ def import_tensorflow(phases):
 def workload_module(tf, spec):
     """Pick the workload implementation; reject combinations this TF cannot run."""
     import tfsetup
+    if spec["workload"] in ("tiny_fit", "call_overhead"):
+        raise NotImplementedError("workload %s is not implemented yet" % spec["workload"])
     if spec["workload"] != "mlp_loop":
         import keras_fit
         return keras_fit
