@@ -192,8 +192,14 @@ def missing_reason(claim: Claim, cells: Sequence[CellFacts]) -> str:
     ]
     if missing:
         return "; ".join(missing)
-    if pairs(claim, cells):
-        return "the matching cells have no usable executions (failed, unavailable or contended)"
+    found = pairs(claim, cells)
+    if found:
+        metric = comp.metric
+        idle = sorted({c.image for pair in found for c in pair if not len(c.values.get(metric, ()))})
+        return (
+            f"the matching cells of {', '.join(idle)} have no usable {metric} values "
+            "(unavailable, failed or contended executions, or a metric the workload does not report)"
+        )
     where = "the same image" if comp.pairing == "same_image" else "two images"
     return f"the matching cells do not pair up (same device, {where}, the other parameters equal)"
 
@@ -201,7 +207,18 @@ def missing_reason(claim: Claim, cells: Sequence[CellFacts]) -> str:
 # ---------------------------------------------------------------------------------------- assessment
 
 
-def measure(claim: Claim, num: CellFacts, den: CellFacts, margin_pct: float) -> RecordMeasurement | None:
+def shown_params(claim: Claim, found: Sequence[tuple[CellFacts, CellFacts]]) -> list[str]:
+    """The numerator's parameters a measurement names: those the claim selects on and those that differ
+    between its pairs (e.g. input and val_samples when one claim pairs several tiny_fit cells)."""
+    named = set(claim.compare.numerator.params)
+    keys = {k for n, _ in found for k in n.params}
+    varying = {k for k in keys if len({repr(n.params.get(k)) for n, _ in found}) > 1}
+    return sorted(named | varying)
+
+
+def measure(
+    claim: Claim, num: CellFacts, den: CellFacts, margin_pct: float, shown: Sequence[str] = ()
+) -> RecordMeasurement | None:
     metric = claim.compare.metric
     a, b = den.values.get(metric), num.values.get(metric)
     if a is None or b is None or not len(a) or not len(b):
@@ -210,9 +227,7 @@ def measure(claim: Claim, num: CellFacts, den: CellFacts, margin_pct: float) -> 
     lo, hi = ratio_interval(den.boot[metric], num.boot[metric], len(a), len(b))
     result = verdict(claim.ratio, ratio, lo, hi, margin_pct)
     where = magnitude(claim.ratio, lo, hi)
-    short = ", ".join(
-        f"{k}={v}" for k, v in sorted(num.params.items()) if k in claim.compare.numerator.params
-    )
+    short = ", ".join(f"{k}={num.params.get(k)}" for k in shown)
     return RecordMeasurement(
         numerator_cell=num.cell_id,
         denominator_cell=den.cell_id,
@@ -231,7 +246,9 @@ def measure(claim: Claim, num: CellFacts, den: CellFacts, margin_pct: float) -> 
 
 
 def assess(claim: Claim, cells: Sequence[CellFacts], margin_pct: float) -> ClaimRow:
-    found = [m for n, d in pairs(claim, cells) if (m := measure(claim, n, d, margin_pct)) is not None]
+    matched = pairs(claim, cells)
+    shown = shown_params(claim, matched)
+    found = [m for n, d in matched if (m := measure(claim, n, d, margin_pct, shown)) is not None]
     comp = claim.compare
     return ClaimRow(
         id=claim.id,
