@@ -227,3 +227,55 @@ def test_bad_claims_file_names_the_file_and_claim(tmp_path: Path) -> None:
 def test_unknown_operator_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="between"):
         _claim(num={"workload": "tiny_fit", "params": {"val_samples": {"between": 1}}})
+
+
+# ------------------------------------------------------------------------------------------ from a run's records
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_cell_facts_take_the_keras_that_ran_and_leave_contended_executions_out() -> None:
+    from harness import analysis
+    from harness.analysis.publicfacts import cell_facts
+    from harness.results.store import load_run
+
+    run = load_run(FIXTURES / "runs" / "20261126T142000Z-fixture-3f2a00")
+    ana = analysis.analyse_run(run)
+    facts = {f.cell_id: f for f in cell_facts(ana, ["step", "peak_rss"])}
+    contended = [r for r in run.records if (r.get("contention") or {}).get("contended")]
+    assert contended
+    cell = contended[0]["cell_id"]
+    used = [
+        r["payload"]["memory"]["host_peak_rss_bytes"]
+        for r in run.records
+        if r["cell_id"] == cell and r["status"] == "ok" and not (r.get("contention") or {}).get("contended")
+    ]
+    assert sorted(facts[cell].values["peak_rss"].tolist()) == sorted(float(v) for v in used)
+    assert len(facts[cell].values["step"]) == len(used)
+    assert {(f.image, f.keras) for f in facts.values() if f.values} == {
+        ("tf2.15-py3.11", 2),
+        ("tf2.21-py3.11", 3),
+    }
+
+
+def test_a_non_step_metric_is_measured_from_per_execution_values() -> None:
+    from harness import analysis
+    from harness.analysis.publicfacts import cell_facts
+    from harness.results.store import load_run
+
+    run = load_run(next((FIXTURES / "public_record").iterdir()))
+    claim = _claim(
+        ratio=2.0,
+        pairing="across_images",
+        num={"workload": "call_overhead", "params": {"call": "predict"}, "image": {"keras": 3}},
+        den={"workload": "call_overhead", "params": {"call": "predict"}, "image": {"keras": 2}},
+    )
+    claim = claim.model_copy(update={"compare": claim.compare.model_copy(update={"metric": "peak_rss"})})
+    facts = cell_facts(analysis.analyse_run(run), ["step", "peak_rss"])
+    row = assess(claim, facts, MARGIN)
+    assert {m.denominator_image for m in row.measurements} == {"tf2.15-py3.11", "tf2.21-py3.11-keras2"}
+    for m in row.measurements:
+        num = next(f for f in facts if f.cell_id == m.numerator_cell).values["peak_rss"]
+        den = next(f for f in facts if f.cell_id == m.denominator_cell).values["peak_rss"]
+        assert m.ratio == pytest.approx(float(np.mean(num) / np.mean(den)))
+        assert m.ratio_lo <= m.ratio <= m.ratio_hi and (m.n_numerator, m.n_denominator) == (3, 3)
