@@ -123,14 +123,22 @@ def legacy_keras_problems(image: ImageSpec, table: dict[str, TestedConfig]) -> l
 
 
 def check_matrix_images(images: dict[str, ImageSpec], table: dict[str, TestedConfig], source: Path) -> None:
-    """Raise ConfigError listing every image that is not a tested configuration and did not opt out."""
-    lines: list[str] = []
+    """Raise ConfigError listing every image that is not a tested configuration and did not opt out, and
+    every ``keras: legacy`` image without a matching tf_keras (no opting out of that one)."""
+    untested: list[str] = []
+    legacy: list[str] = []
     for name, image in images.items():
-        problems = [] if image.allow_untested else check_image(image, table)
-        for problem in problems + legacy_keras_problems(image, table):
-            lines.append(f"  {source}: images.{name}.{problem}")
-    if lines:
-        raise ConfigError(
+        for problem in [] if image.allow_untested else check_image(image, table):
+            untested.append(f"  {source}: images.{name}.{problem}")
+        for problem in legacy_keras_problems(image, table):
+            legacy.append(f"  {source}: images.{name}.{problem}")
+    parts = []
+    if untested:
+        parts.append(
             f"{source}: image(s) outside TensorFlow's tested build configurations "
-            "(set `allow_untested: true` on an image to opt out):\n" + "\n".join(lines)
+            "(set `allow_untested: true` on an image to opt out):\n" + "\n".join(untested)
         )
+    if legacy:
+        parts.append(f"{source}: image(s) whose `keras: legacy` cannot be built:\n" + "\n".join(legacy))
+    if parts:
+        raise ConfigError("\n".join(parts))

@@ -17,6 +17,7 @@ from harness.images import imageplan
 from harness.images.imageplan import KERAS_LEGACY_DOCKERFILE, build_args_for, content_hash
 from harness.images.wheelhouse import LockedWheel, WheelLock, lock_key, platform_tags
 from harness.matrix.config import ImageSpec
+from harness.matrix.source import load_source
 from harness.matrix.testedconfigs import (
     check_image,
     check_matrix_images,
@@ -64,8 +65,26 @@ def test_legacy_on_a_keras_2_release_or_without_tf_keras_is_rejected() -> None:
 
 def test_allow_untested_does_not_skip_the_legacy_check(tmp_path: Path) -> None:
     spec = _spec("2.15.1", keras="legacy", allow_untested=True)
-    with pytest.raises(ConfigError, match=r"images\.img\.keras: legacy"):
+    with pytest.raises(ConfigError, match=r"images\.img\.keras: legacy") as info:
         check_matrix_images({"img": spec}, TABLE, tmp_path / "matrix.yaml")
+    assert "cannot be built" in str(info.value) and "set `allow_untested: true`" not in str(info.value)
+
+
+def test_a_matrix_asking_legacy_keras_of_tf_2_15_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        "version: 1\n"
+        "images:\n"
+        "  old: {tf: '2.15.1', package: tensorflow-cpu==2.15.1, python: '3.11', keras: legacy,\n"
+        "        base: {kind: bootstrap}}\n"
+        "workloads: {mlp_loop: {}}\n"
+        "profiles: {p: {}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_source(path, "p")
+    assert f"{path}: image(s) whose `keras: legacy` cannot be built" in str(info.value)
+    assert "images.old.keras: legacy: tf.keras is already Keras 2 in TF 2.15" in str(info.value)
 
 
 def test_no_deps_locks_have_their_own_key_and_round_trip() -> None:
