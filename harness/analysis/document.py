@@ -89,10 +89,12 @@ class CellRow(_Doc):
     ci_lo_s: Num
     ci_hi_s: Num
     exec_cv: Num
-    #: samples per second: batch_size / step_s (the one definition the summary and the report show)
+    #: samples per second: batch_size / step_s (the one definition the summary and the report show); calls
+    #: per second, 1 / step_s, for the per-call workloads (rate_unit says which)
     throughput: Num
     throughput_ci_lo: Num
     throughput_ci_hi: Num
+    rate_unit: str = "samples/s"
     n_samples: Num
     median_s: Num
     mean_s: Num
@@ -129,6 +131,8 @@ class CellRow(_Doc):
     phase_fit_tail: Num
     phase_train_total: Num
     phase_eval: Num
+    #: call_overhead only (absent from analyses written before it existed)
+    phase_symbolic_build: Num = math.nan
 
 
 class ComparisonRow(_Doc):

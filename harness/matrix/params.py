@@ -22,6 +22,8 @@ Device = Literal["cpu", "gpu"]
 WORKLOADS: tuple[str, ...] = get_args(Workload)
 DEVICES: tuple[str, ...] = get_args(Device)
 ParamValue = int | float | str | bool | None
+#: workloads whose raw samples time one call each, not a training step: their rate is calls/s, not samples/s
+PER_CALL_WORKLOADS: tuple[str, ...] = ("call_overhead",)
 #: keys of a cell spec besides the parameters (docs/contracts.md section 1)
 SPEC_FIELDS = ("spec_version", "cell_id", "workload", "device", "data_dir")
 #: keys of include/exclude entries besides the parameters

@@ -40,13 +40,13 @@ def plan_table(cells: list[Cell], title: str) -> Table:
 
 def summary_table(analysis: AnalysisDoc) -> Table:
     """One row per cell of the run's analysis: statuses over repeats, throughput (samples/s: batch size /
-    step time, the same field the HTML report shows), contended executions excluded, and the reason for
-    any non-ok repeat."""
+    step time, the same field the HTML report shows; calls/s for the per-call workloads), contended
+    executions excluded, and the reason for any non-ok repeat."""
     table = Table(title="Run summary", title_justify="left")
     # on a narrow terminal the cell id folds; a number is never cut short ("1,6..." reads as a value)
     table.add_column("cell", overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("samples/s", justify="right", no_wrap=True, min_width=9)
+    table.add_column("throughput", justify="right", no_wrap=True, min_width=15)
     table.add_column("contended", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold")
     for cell in sorted(analysis.cells, key=lambda c: c.cell_id):
@@ -56,7 +56,7 @@ def summary_table(analysis: AnalysisDoc) -> Table:
         table.add_row(
             Text(cell.cell_id),
             status,
-            f"{tput:,.0f}" if cell.measured and math.isfinite(tput) else "-",
+            f"{tput:,.0f} {cell.rate_unit}" if cell.measured and math.isfinite(tput) else "-",
             str(cell.n_contended) if cell.n_contended else "",
             Text("; ".join(cell.reasons)[:200]),
         )

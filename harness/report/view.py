@@ -27,7 +27,7 @@ MAX_HEADLINES = 12
 #: the phases table leaves out interpreter start-up
 PHASES = tuple(p for p in analysis.PHASES if p != "interpreter")
 #: phases stacked in the chart (fit_total/fit_tail overlap train_total and are shown in the table)
-CHART_PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
+CHART_PHASES = ("import", "data", "build", "symbolic_build", "first_step", "train_total", "eval")
 
 
 class Row(dict[str, Any]):
