@@ -63,12 +63,17 @@ def summary_table(analysis: AnalysisDoc) -> Table:
     return table
 
 
-def public_record_table(analysis: AnalysisDoc) -> Table | None:
+def public_record_table(analysis: AnalysisDoc) -> Table | Text | None:
     """The public record's verdicts in brief, one row per claim this run could speak to (the others are
-    counted in the title); None when it could speak to none."""
+    counted in the title); one line when it could speak to none; None without claims."""
     spoken = [c for c in analysis.public_record if c.measurements]
-    if not spoken:
+    if not analysis.public_record:
         return None
+    if not spoken:
+        return Text(
+            f"The public record: this run can speak to none of its {len(analysis.public_record)} claims "
+            "(the report's section says why for each)"
+        )
     silent = len(analysis.public_record) - len(spoken)
     table = Table(
         title=f"The public record ({silent} claim(s) this run cannot speak to)", title_justify="left"

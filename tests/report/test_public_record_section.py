@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from rich.table import Table
+from rich.text import Text
 
 from harness.analysis import stored
 from harness.analysis.publicclaims import packaged_claims
@@ -107,11 +109,17 @@ def test_hostile_claim_text_is_escaped(tmp_path: Path) -> None:
 def test_terminal_table_lists_the_claims_spoken_to(run: RunData) -> None:
     doc = stored.load(run)
     table = public_record_table(doc)
-    assert table is not None
+    assert isinstance(table, Table)
     spoken = [c.id for c in doc.public_record if c.measurements]
     assert table.row_count == len(spoken)
     silent = len(doc.public_record) - len(spoken)
     assert re.search(rf"\({silent} claim", str(table.title))
+    none_spoken = doc.model_copy(
+        update={"public_record": [c.model_copy(update={"measurements": []}) for c in doc.public_record]}
+    )
+    line = public_record_table(none_spoken)
+    assert isinstance(line, Text) and f"none of its {len(doc.public_record)} claims" in line.plain
+    assert public_record_table(doc.model_copy(update={"public_record": []})) is None
 
 
 @pytest.mark.chromium
