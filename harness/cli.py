@@ -229,7 +229,7 @@ def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSe
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.execution.session import run_matrix
-    from harness.report.console import summary_table
+    from harness.report.console import public_record_table, summary_table
     from harness.report.runprogress import ProgressObserver
 
     source = _source(args)
@@ -248,6 +248,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             return EXIT_INTERRUPTED
     if result.analysis is not None:
         console.print(summary_table(result.analysis))
+        record = public_record_table(result.analysis)
+        if record is not None:
+            console.print(record)
     _print_adaptive(result, console)
     console.print(Text(f"results: {result.path}"))
     if args.report:

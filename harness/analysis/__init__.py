@@ -130,7 +130,9 @@ def definitions(margin_pct: float = DEFAULT_MARGIN_PCT) -> dict[str, str]:
         "excluded from every statistic unless --include-contended",
         "noise": f"executions or windows with CV >= {CV_WARN:.0%}, outlier windows with modified Z-score > "
         f"{MOD_Z_OUTLIER}, fewer than {MIN_REPEATS} executions or {MIN_SAMPLES} windows",
-        "flops": "achieved FLOP/s = flops_per_sample_train x throughput",
+        "flops": "achieved FLOP/s = flops_per_sample_train x batch_size / step time",
+        "rate": "throughput = batch_size / step time in samples/s; for call_overhead, whose step is one "
+        "call, 1 / time per call in calls/s",
         "overhead": "step time - (flops_per_sample_train x batch_size) / peak FLOP/s, clipped at 0; the peak "
         "is the calibration probe's float32 matmul rate when the run has probes, else the best cell on the "
         "same device in this run: an estimate of per-step time not spent on arithmetic",

@@ -18,6 +18,7 @@ from harness.analysis.estimators import (
     percentile_interval,
 )
 from harness.analysis.frame import PHASES, params_key, params_label, samples_frame, used_mask
+from harness.matrix.params import PER_CALL_WORKLOADS
 
 CV_WARN = 0.10
 MOD_Z_OUTLIER = 3.5
@@ -186,10 +187,12 @@ def cell_table(rec: pd.DataFrame, seed: int = 0, include_contended: bool = False
         stats[col] = stats[col].fillna(0).astype(int)
     stats["n_exec"] = stats["n_exec"].fillna(0).astype(int)
     stats["measured"] = stats["n_exec"] > 0
-    bs = stats["batch_size"]
-    stats["throughput"] = bs / stats["step_s"]
-    stats["throughput_ci_lo"] = bs / stats["ci_hi_s"]
-    stats["throughput_ci_hi"] = bs / stats["ci_lo_s"]
+    per_call = stats["workload"].isin(PER_CALL_WORKLOADS)
+    units = stats["batch_size"].where(~per_call, 1.0)  # samples per step, or one call
+    stats["throughput"] = units / stats["step_s"]
+    stats["throughput_ci_lo"] = units / stats["ci_hi_s"]
+    stats["throughput_ci_hi"] = units / stats["ci_lo_s"]
+    stats["rate_unit"] = np.where(per_call, "calls/s", "samples/s")
     _add_flops(stats)
     stats["warnings"] = _warnings_column(stats).where(stats["measured"], "")
     stats["label"] = runtime_labels(stats)
@@ -200,7 +203,7 @@ def cell_table(rec: pd.DataFrame, seed: int = 0, include_contended: bool = False
 def _add_flops(stats: pd.DataFrame, peak_flops: float | None = None) -> None:
     """Achieved FLOP/s; overhead against the calibration probe's measured peak when there is one, else
     against the best cell on the same device in this run."""
-    stats["achieved_flops"] = stats["flops_per_sample_train"] * stats["throughput"]
+    stats["achieved_flops"] = stats["flops_per_sample_train"] * (stats["batch_size"] / stats["step_s"])
     best = stats.groupby("device")["achieved_flops"].transform("max")
     ref = (
         best

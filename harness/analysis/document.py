@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 ANALYSIS_KIND = "tfmh.analysis"
 #: bump when a field changes meaning or the statistics change: readers recompute older documents
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 ANALYSIS_FILE = "analysis.json"
 
 
@@ -89,10 +89,12 @@ class CellRow(_Doc):
     ci_lo_s: Num
     ci_hi_s: Num
     exec_cv: Num
-    #: samples per second: batch_size / step_s (the one definition the summary and the report show)
+    #: samples per second: batch_size / step_s (the one definition the summary and the report show); calls
+    #: per second, 1 / step_s, for the per-call workloads (rate_unit says which)
     throughput: Num
     throughput_ci_lo: Num
     throughput_ci_hi: Num
+    rate_unit: str = "samples/s"
     n_samples: Num
     median_s: Num
     mean_s: Num
@@ -129,6 +131,8 @@ class CellRow(_Doc):
     phase_fit_tail: Num
     phase_train_total: Num
     phase_eval: Num
+    #: call_overhead only (absent from analyses written before it existed)
+    phase_symbolic_build: Num = math.nan
 
 
 class ComparisonRow(_Doc):
@@ -244,6 +248,47 @@ class ExecutionSeries(_Doc):
     bootstrap: Floats
 
 
+class RecordMeasurement(_Doc):
+    """One pair of this run's cells that speaks to a public claim: their ratio, its CI and the verdict."""
+
+    numerator_cell: str
+    denominator_cell: str
+    numerator_image: str
+    denominator_image: str
+    params_short: str
+    ratio: Num
+    ratio_lo: Num
+    ratio_hi: Num
+    n_numerator: int
+    n_denominator: int
+    #: same direction | opposite | no difference | inconclusive
+    verdict: str
+    #: where the reported ratio lies against the measured CI: inside | above | below | unknown
+    magnitude: str
+    sentence: str
+
+
+class ClaimRow(_Doc):
+    """A claim of the public record (as reported) and what this run measured about it."""
+
+    id: str
+    title: str
+    sources: list[dict[str, str]]
+    setup: str
+    reported: str
+    reported_ratio: float
+    ratio_basis: str
+    maintainers: str
+    note: str
+    metric: str
+    numerator: str
+    denominator: str
+    #: the measurements' common verdict, "mixed", or "cannot speak to" (then `reason` says why)
+    verdict: str
+    reason: str | None = None
+    measurements: list[RecordMeasurement] = []
+
+
 class AnalysisDoc(_Doc):
     kind: Literal["tfmh.analysis"] = "tfmh.analysis"
     schema_version: int = ANALYSIS_VERSION
@@ -264,6 +309,8 @@ class AnalysisDoc(_Doc):
     drift: DriftDoc
     definitions: dict[str, str]
     series: dict[str, ExecutionSeries]
+    #: the public record's claims against this run's cells (schema_version 2)
+    public_record: list[ClaimRow] = []
 
     def cell(self, cell_id: str) -> CellRow | None:
         return next((c for c in self.cells if c.cell_id == cell_id), None)

@@ -83,6 +83,17 @@ def hierarchical_means(executions: Sequence[Sequence[int]], exec_boot: FloatArra
     return out
 
 
+def bootstrap_means(values: FloatArray, seed: int, n_boot: int = BOOTSTRAP_RESAMPLES) -> FloatArray:
+    """Bootstrap distribution of the mean of per-execution values (one level: each value is already one
+    execution's figure, e.g. a phase's time). Deterministic per seed; all NaN for no values."""
+    xs = np.asarray(values, dtype=float)
+    if not xs.size:
+        return np.full(n_boot, np.nan)
+    rng = np.random.default_rng(seed)
+    out: FloatArray = xs[rng.integers(0, xs.size, size=(n_boot, xs.size))].mean(axis=1)
+    return out
+
+
 def expanded_confidence(n: int, confidence: float = CONFIDENCE) -> float:
     """Hesterberg's expanded percentile level for n observations at the top level (nan below 2)."""
     if n < MIN_EXECUTIONS:

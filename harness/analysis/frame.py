@@ -22,6 +22,7 @@ PHASES = (
     "fit_tail",
     "train_total",
     "eval",
+    "symbolic_build",
 )
 #: telemetry figures copied into the record frame (record["telemetry"][key] -> column "tel_<key>")
 TELEMETRY = (

@@ -25,6 +25,7 @@ from harness.analysis.document import (
     ProblemRow,
 )
 from harness.analysis.probes import Drift, ProbePoint
+from harness.analysis.publicfacts import assess_run
 
 Doc = dict[str, Any]
 
@@ -92,6 +93,7 @@ def analysis_document(ana: Any, inputs: Inputs, definitions: dict[str, str]) -> 
         drift=_drift_doc(ana.drift),
         definitions=definitions,
         series=series,
+        public_record=assess_run(ana),
     )
 
 

@@ -19,7 +19,7 @@ from harness.matrix.config import ImageSpec
 INTERPRETER_PROBE = """\
 import json, platform, sys
 out = {"python": platform.python_version(), "executable": sys.executable, "tf": None, "keras": None,
-       "error": None}
+       "tf_keras": None, "error": None}
 try:
     import tensorflow as tf
     out["tf"] = str(tf.__version__)
@@ -28,6 +28,11 @@ try:
         out["keras"] = str(keras.__version__)
     except Exception:
         out["keras"] = getattr(getattr(tf, "keras", None), "__version__", None)
+    try:
+        import tf_keras
+        out["tf_keras"] = str(tf_keras.__version__)
+    except Exception:
+        pass
 except Exception as exc:
     out["error"] = "%s: %s" % (type(exc).__name__, exc)
 sys.stdout.write("\\nTFMH-INTERPRETER " + json.dumps(out) + "\\n")
@@ -46,6 +51,8 @@ class InterpreterInfo:
     python: str | None = None
     tf: str | None = None
     keras: str | None = None
+    #: the tf_keras (Keras 2) installed beside TF, which a ``keras: legacy`` image needs
+    tf_keras: str | None = None
     error: str | None = None
 
     @property
@@ -94,6 +101,7 @@ def probe_interpreter(path: str, timeout_s: float = PROBE_TIMEOUT_S) -> Interpre
                 python=doc.get("python"),
                 tf=doc.get("tf"),
                 keras=doc.get("keras"),
+                tf_keras=doc.get("tf_keras"),
                 error=(doc.get("error") or "")[:200] or None,
             )
     last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
@@ -105,11 +113,21 @@ def interpreter_mismatch(info: InterpreterInfo, image: ImageSpec) -> str | None:
     if info.tf is None:
         return f"local interpreter {info.path}: {info.describe()}"
     if info.tf_minor == image.tf_minor and info.python_minor == image.python:
-        return None
+        if image.keras != "legacy" or _minor(info.tf_keras) == image.tf_minor:
+            return None
+        return (
+            f"local interpreter {info.path} has TF {info.tf} but "
+            + (f"tf_keras {info.tf_keras}" if info.tf_keras else "no tf_keras")
+            + f"; image {image.name} (keras: legacy) needs tf_keras {image.tf_minor}"
+        )
     return (
         f"local interpreter {info.path} has TF {info.tf} on Python {info.python}; "
         f"image {image.name} needs TF {image.tf_minor} on Python {image.python}"
     )
+
+
+def _minor(version: str | None) -> str | None:
+    return ".".join(version.split(".")[:2]) if version else None
 
 
 def parse_python_args(values: Sequence[str]) -> tuple[list[str], dict[str, str]]:

@@ -32,7 +32,7 @@ from harness.execution.interpreters import (
     probe_interpreter,
 )
 from harness.execution.usage import ProcessGroupTarget, TargetReading
-from harness.images.sandbox import LOG_CAP_BYTES, PAYLOAD_ENV
+from harness.images.sandbox import LEGACY_KERAS_ENV, LOG_CAP_BYTES, PAYLOAD_ENV
 from harness.matrix.config import ImageSpec, cpuset_cpus
 from harness.matrix.plan import Cell
 from harness.paths import payload_dir
@@ -162,7 +162,10 @@ class LocalBackend:
         cmd = payload_command(
             python, str(self.payload), str(request.in_dir), str(request.out_dir), request.entry
         )
-        env = {**os.environ, **PAYLOAD_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in LEGACY_KERAS_ENV}
+        env.update(PAYLOAD_ENV)
+        if request.cell.image.keras == "legacy":  # what the image's environment says in a container
+            env.update(LEGACY_KERAS_ENV)
         pin = _affinity_setter(request.cpuset)
         with tempfile.TemporaryFile() as log:
             started = time.monotonic()

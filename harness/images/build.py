@@ -15,7 +15,14 @@ from harness import cachedirs, paths
 from harness.errors import BuildError, EngineError
 from harness.images.engine import DockerEngine
 from harness.images.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE
-from harness.images.imageplan import BuildEvents, ImagePlan, ImageStatus, OnLog, plan_image
+from harness.images.imageplan import (
+    KERAS_LEGACY_WHEELS,
+    BuildEvents,
+    ImagePlan,
+    ImageStatus,
+    OnLog,
+    plan_image,
+)
 from harness.images.wheelhouse import fetch_locked, link_into
 from harness.matrix.config import ImageSpec
 
@@ -46,12 +53,16 @@ def _prefixed(name: str, on_log: OnLog) -> OnLog:
 def build_plan(plan: ImagePlan, engine: DockerEngine, cache_dir: Path, on_log: OnLog) -> str:
     """Assemble the context (Dockerfile + locked wheels) in a temp dir and build; returns the image ID."""
     fetch_locked(plan.lock, cache_dir, image=plan.name, on_log=on_log)
+    if plan.keras_lock is not None:
+        fetch_locked(plan.keras_lock, cache_dir, image=plan.name, on_log=on_log)
     tmp_root = cachedirs.build_contexts(cache_dir)
     tmp_root.mkdir(parents=True, exist_ok=True)
     ctx = Path(tempfile.mkdtemp(prefix=f"ctx-{plan.name}-", dir=tmp_root))
     try:
         (ctx / plan.dockerfile).write_text(plan.dockerfile_text, encoding="utf-8")
         link_into(plan.lock, cache_dir, ctx / "wheels")
+        if plan.keras_lock is not None:
+            link_into(plan.keras_lock, cache_dir, ctx / KERAS_LEGACY_WHEELS)
         return engine.build(
             ctx,
             plan.dockerfile,

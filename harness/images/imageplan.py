@@ -20,7 +20,7 @@ from harness.images.bootstrap import ensure_base
 from harness.images.engine import DockerEngine
 from harness.images.wheelhouse import WheelLock, platform_tags, resolve_lock
 from harness.matrix.config import BootstrapBase, ImageSpec, RegistryBase
-from harness.matrix.testedconfigs import SUITE_GLIBC_MINOR, SUITE_PYTHON
+from harness.matrix.testedconfigs import SUITE_GLIBC_MINOR, SUITE_PYTHON, load_table, tf_keras_requirement
 
 #: bump when the way images are built changes in a way the hashed inputs don't capture
 IMAGE_RECIPE_VERSION = 1
@@ -29,6 +29,9 @@ TAG_HASH_LEN = 20
 REGISTRY_GLIBC_MINOR = 27
 
 OnLog = Callable[[str], None]
+#: the Dockerfile fragment appended for ``keras: legacy`` (in docker/), and its wheels' folder in the context
+KERAS_LEGACY_DOCKERFILE = "keras-legacy.Dockerfile"
+KERAS_LEGACY_WHEELS = "wheels-keras2"
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,13 @@ class ImagePlan:
     base_ref: str
     base_id: str
     lock: WheelLock
+    #: ``keras: legacy``: the tf_keras wheel, installed without dependencies (KERAS_LEGACY_WHEELS)
+    keras_lock: WheelLock | None = None
 
     @property
     def digest(self) -> str:
-        return content_hash(self.dockerfile_text, self.buildargs, self.base_id, self.lock.wheel_hashes())
+        wheels = self.lock.wheel_hashes() + (self.keras_lock.wheel_hashes() if self.keras_lock else [])
+        return content_hash(self.dockerfile_text, self.buildargs, self.base_id, wheels)
 
     @property
     def tag(self) -> str:
@@ -230,11 +236,22 @@ def plan_image(
     reqs = requirements_for(spec)
     ev.step(spec.name, "wheels", f"{len(reqs)} requirement(s)")
     lock = resolve_lock(reqs, spec.python, platform_tags(glibc), cache_dir, image=spec.name, on_log=on_log)
+    keras_lock = None
+    if spec.keras == "legacy":
+        keras_req = _tf_keras_requirement(spec, docker_dir)
+        keras_lock = resolve_lock(
+            [keras_req],
+            spec.python,
+            platform_tags(glibc),
+            cache_dir,
+            image=spec.name,
+            on_log=on_log,
+            no_deps=True,
+        )
     dockerfile = dockerfile_name(spec)
-    try:
-        text = (docker_dir / dockerfile).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BuildError(f"image {spec.name}: cannot read {docker_dir / dockerfile}: {exc.strerror}") from exc
+    text = _read_dockerfile(spec, docker_dir / dockerfile)
+    if keras_lock is not None:
+        text += "\n" + _read_dockerfile(spec, docker_dir / KERAS_LEGACY_DOCKERFILE)
     return ImagePlan(
         name=spec.name,
         dockerfile=dockerfile,
@@ -243,4 +260,22 @@ def plan_image(
         base_ref=base_ref,
         base_id=base_id,
         lock=lock,
+        keras_lock=keras_lock,
     )
+
+
+def _read_dockerfile(spec: ImageSpec, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BuildError(f"image {spec.name}: cannot read {path}: {exc.strerror}") from exc
+
+
+def _tf_keras_requirement(spec: ImageSpec, docker_dir: Path) -> str:
+    requirement = tf_keras_requirement(spec, load_table(docker_dir / "compat.yaml"))
+    if requirement is None:
+        raise BuildError(
+            f"image {spec.name}: keras: legacy needs a tf_keras release matching TF {spec.tf_minor} "
+            f"in {docker_dir / 'compat.yaml'} (column tf_keras)"
+        )
+    return requirement

@@ -19,10 +19,12 @@ from harness import cachedirs
 from harness.digest import text_sha256
 from harness.errors import ConfigError, HarnessError
 from harness.matrix.config import ImageSpec, load_matrix
+from harness.matrix.testedconfigs import load_table, tf_keras_requirement
 
 
 def venv_dir(cache_dir: Path, image: ImageSpec) -> Path:
-    recipe = "\n".join([image.package, *image.extra_packages, sys.version.split()[0]])
+    keras = [f"keras={image.keras}"] if image.keras != "bundled" else []  # bundled: the hash as before
+    recipe = "\n".join([image.package, *image.extra_packages, *keras, sys.version.split()[0]])
     return cachedirs.venvs(cache_dir) / f"{image.name}-{text_sha256(recipe, 12)}"
 
 
@@ -48,13 +50,19 @@ def ensure_venv(cache_dir: Path, image: ImageSpec) -> Path:
     cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if find_links.is_dir():
         cmd += ["--find-links", str(find_links)]
-    cmd += [image.package, *image.extra_packages]
+    _pip([*cmd, image.package, *image.extra_packages], image)
+    keras2 = tf_keras_requirement(image, load_table())
+    if keras2 is not None:  # as the image installs it: without its `tensorflow` dependency
+        _pip([*cmd, "--no-deps", keras2], image)
+    marker.write_text(image.package + "\n", encoding="utf-8")
+    return python
+
+
+def _pip(cmd: list[str], image: ImageSpec) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
         raise HarnessError(f"pip could not install {image.package} for image {image.name}:\n{tail}")
-    marker.write_text(image.package + "\n", encoding="utf-8")
-    return python
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,8 @@ PAYLOAD_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "1"}
 #: every container and image the harness creates carries this label
 HARNESS_LABEL = "tfmh"
 HARNESS_LABEL_VALUE = "1"
+#: what an image with ``keras: legacy`` runs with (its image environment; the local runner sets it)
+LEGACY_KERAS_ENV = {"TF_USE_LEGACY_KERAS": "1"}
 #: the label naming the run a container belongs to
 RUN_LABEL = "tfmh.run"
 #: keep this much of an execution's stdout+stderr (the tail)

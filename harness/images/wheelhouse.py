@@ -40,10 +40,12 @@ class WheelLock:
     python: str
     platforms: tuple[str, ...]
     wheels: tuple[LockedWheel, ...]
+    #: resolved without the requirements' dependencies (installed with ``--no-deps``)
+    no_deps: bool = False
 
     @property
     def key(self) -> str:
-        return lock_key(self.requirements, self.python, self.platforms)
+        return lock_key(self.requirements, self.python, self.platforms, self.no_deps)
 
     def wheel_hashes(self) -> list[tuple[str, str]]:
         return sorted((w.file, w.sha256) for w in self.wheels)
@@ -61,6 +63,8 @@ class WheelLock:
             "platforms": list(self.platforms),
             "wheels": [asdict(w) for w in sorted(self.wheels, key=_by_name)],
         }
+        if self.no_deps:
+            doc["no_deps"] = True
         return json.dumps(doc, indent=2) + "\n"
 
     @classmethod
@@ -73,6 +77,7 @@ class WheelLock:
             python=str(doc["python"]),
             platforms=tuple(doc["platforms"]),
             wheels=tuple(LockedWheel(**w) for w in doc["wheels"]),
+            no_deps=bool(doc.get("no_deps", False)),
         )
 
 
@@ -88,8 +93,16 @@ def platform_tags(glibc_minor: int, arch: str = "x86_64") -> tuple[str, ...]:
     return tuple(tags)
 
 
-def lock_key(requirements: Sequence[str], python: str, platforms: Sequence[str]) -> str:
-    doc = {"requirements": sorted(requirements), "python": python, "platforms": sorted(platforms)}
+def lock_key(
+    requirements: Sequence[str], python: str, platforms: Sequence[str], no_deps: bool = False
+) -> str:
+    doc: dict[str, object] = {
+        "requirements": sorted(requirements),
+        "python": python,
+        "platforms": sorted(platforms),
+    }
+    if no_deps:  # only then: the keys of existing locks stay as they were
+        doc["no_deps"] = True
     return doc_sha256(doc, 16)
 
 
@@ -124,9 +137,9 @@ def pip_download_command(
 
 
 def read_lock(
-    cache_dir: Path, requirements: Sequence[str], python: str, platforms: Sequence[str]
+    cache_dir: Path, requirements: Sequence[str], python: str, platforms: Sequence[str], no_deps: bool = False
 ) -> WheelLock | None:
-    path = lock_path(cache_dir, python, lock_key(requirements, python, platforms))
+    path = lock_path(cache_dir, python, lock_key(requirements, python, platforms, no_deps))
     try:
         return WheelLock.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError):
@@ -198,22 +211,25 @@ def resolve_lock(
     *,
     image: str,
     on_log: Callable[[str], None],
+    no_deps: bool = False,
 ) -> WheelLock:
-    """The lock for a requirement set: read it, or resolve + download with pip and write it."""
+    """The lock for a requirement set: read it, or resolve + download with pip and write it. With
+    ``no_deps`` only the named requirements are downloaded (their dependencies are another lock's)."""
     reqs = tuple(requirements)
-    existing = read_lock(cache_dir, reqs, python, platforms)
+    existing = read_lock(cache_dir, reqs, python, platforms, no_deps)
     if existing is not None or not reqs:
-        return existing or WheelLock(reqs, python, tuple(platforms), ())
-    key = lock_key(reqs, python, platforms)
+        return existing or WheelLock(reqs, python, tuple(platforms), (), no_deps)
+    key = lock_key(reqs, python, platforms, no_deps)
     log_path = cachedirs.logs(cache_dir) / f"wheels-{image}-{key}.log"
     wdir = cachedirs.wheelhouse(cache_dir, python)
     what = f"wheel download for image {image} ({' '.join(reqs)})"
-    tmp = _download(reqs, python, platforms, cache_dir, what, on_log, log_path)
+    args = ["--no-deps", *reqs] if no_deps else list(reqs)
+    tmp = _download(args, python, platforms, cache_dir, what, on_log, log_path)
     try:
         wheels = _store(tmp, wdir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lock = WheelLock(reqs, python, tuple(platforms), tuple(wheels))
+    lock = WheelLock(reqs, python, tuple(platforms), tuple(wheels), no_deps)
     write_text(lock_path(cache_dir, python, key), lock.to_json())
     return lock
 

@@ -20,6 +20,7 @@ from harness.matrix.params import (
     check_params,
     expand_axes,
     merge,
+    settle,
 )
 from harness.matrix.problems import Loc, Problem, format_problems, line_for, pydantic_problems
 
@@ -63,6 +64,10 @@ class ImageSpec(Strict):
     devices: list[Device] = Field(default_factory=lambda: list[Device](["cpu"]), min_length=1)
     #: extra pip requirement specs installed beside the TF package (from the wheelhouse)
     extra_packages: list[str] = Field(default_factory=list)
+    #: which Keras tf.keras is: ``bundled`` (what the TF release ships: Keras 2 up to TF 2.15, Keras 3 from
+    #: 2.16) or ``legacy`` (TF >= 2.16 with Keras 2: the matching ``tf_keras`` from docker/compat.yaml,
+    #: installed beside TF, and TF_USE_LEGACY_KERAS=1 in the image's environment)
+    keras: Literal["bundled", "legacy"] = "bundled"
     #: opt out of the tested-build-configuration check (docker/compat.yaml)
     allow_untested: bool = False
 
@@ -259,7 +264,7 @@ def iter_cells(matrix: Matrix, profile: Profile) -> Iterator[tuple[ImageSpec, st
     workloads = [w for w in (profile.workloads or list(matrix.workloads)) if w in matrix.workloads]
     for image, device in _selection(matrix, profile):
         for workload in workloads:
-            for params in expand_axes(merged_params(matrix, profile, workload)):
+            for params in map(settle, expand_axes(merged_params(matrix, profile, workload))):
                 selector = {"image": image.name, "device": device, "workload": workload, **params}
                 if not any(entry_matches(e, selector) for e in profile.exclude):
                     yield image, device, workload, params

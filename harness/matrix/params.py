@@ -17,11 +17,13 @@ from typing import Any, Literal, get_args
 
 from harness.matrix.problems import Loc, Problem, short
 
-Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit"]
+Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit", "tiny_fit", "call_overhead"]
 Device = Literal["cpu", "gpu"]
 WORKLOADS: tuple[str, ...] = get_args(Workload)
 DEVICES: tuple[str, ...] = get_args(Device)
 ParamValue = int | float | str | bool | None
+#: workloads whose raw samples time one call each, not a training step: their rate is calls/s, not samples/s
+PER_CALL_WORKLOADS: tuple[str, ...] = ("call_overhead",)
 #: keys of a cell spec besides the parameters (docs/contracts.md section 1)
 SPEC_FIELDS = ("spec_version", "cell_id", "workload", "device", "data_dir")
 #: keys of include/exclude entries besides the parameters
@@ -44,9 +46,18 @@ class ParamSpec:
     nullable: bool = False
     #: the workloads the parameter means something for (empty: all)
     workloads: tuple[str, ...] = ()
+    #: (parameter, value) pairs under which this parameter means nothing: the cell carries it as null, so
+    #: cells that differ only in it collapse into one (tiny_fit's `input` under loop=graph)
+    unused_when: tuple[tuple[str, str], ...] = ()
+    #: choices that need TF 2.x (eager or tf.function): cells with them are unavailable on TF 1.x images
+    tf2_only: tuple[str, ...] = ()
 
     def used_by(self, workload: str) -> bool:
         return not self.workloads or workload in self.workloads
+
+    def unused_in(self, params: Mapping[str, Any]) -> bool:
+        """The cell's other parameters make this one meaningless (see `unused_when`)."""
+        return any(params.get(key) == value for key, value in self.unused_when)
 
     @property
     def expected(self) -> str:
@@ -72,6 +83,10 @@ class ParamSpec:
 
 
 _BIG = 100_000_000
+#: workloads that train for epochs over a training set
+_EPOCHS = ("mlp_fit", "mlp_loop", "cnn_fit", "tiny_fit")
+#: workloads that read the dataset (synthetic or mnist) and evaluate on it
+_DATASET = ("mlp_fit", "mlp_loop", "cnn_fit")
 #: Every cell parameter, in the order docs/contracts.md lists them.
 PARAMS: dict[str, ParamSpec] = {
     p.name: p
@@ -83,14 +98,16 @@ PARAMS: dict[str, ParamSpec] = {
             "mlp_loop style: TF1 graph+Session, tf.function or eager",
             choices=("graph", "function", "eager"),
             workloads=("mlp_loop",),
+            tf2_only=("function", "eager"),
         ),
         ParamSpec(
             "input",
             "choice",
             "numpy",
-            "input pipeline of the Keras fit workloads",
+            "input pipeline of the Keras fit workloads (tiny_fit loop=graph: null, it feeds numpy)",
             choices=("numpy", "tfdata"),
-            workloads=("mlp_fit", "cnn_fit"),
+            workloads=("mlp_fit", "cnn_fit", "tiny_fit"),
+            unused_when=(("loop", "graph"),),
         ),
         ParamSpec(
             "data",
@@ -98,9 +115,10 @@ PARAMS: dict[str, ParamSpec] = {
             "synthetic",
             "synthetic data or mnist.npz from --data-dir",
             choices=("synthetic", "mnist"),
+            workloads=_DATASET,
         ),
-        ParamSpec("batch_size", "int", 32, "samples per step", 1, 65_536),
-        ParamSpec("epochs", "int", 5, "training epochs", 1, 10_000),
+        ParamSpec("batch_size", "int", 32, "samples per step (call_overhead: rows per call)", 1, 65_536),
+        ParamSpec("epochs", "int", 5, "training epochs", 1, 10_000, workloads=_EPOCHS),
         ParamSpec(
             "steps_per_epoch",
             "int",
@@ -109,14 +127,74 @@ PARAMS: dict[str, ParamSpec] = {
             1,
             _BIG,
             nullable=True,
+            workloads=_DATASET,
         ),
-        ParamSpec("train_samples", "int", 60000, "training samples", 1, _BIG),
-        ParamSpec("eval_samples", "int", 10000, "evaluation samples", 1, _BIG),
-        ParamSpec("warmup_steps", "int", 50, "steps excluded from the steady state", 0, 1_000_000),
-        ParamSpec("window_steps", "int", 100, "steps per steady-state sample (one window)", 1, 1_000_000),
+        ParamSpec("train_samples", "int", 60000, "training samples", 1, _BIG, workloads=_EPOCHS),
+        ParamSpec("eval_samples", "int", 10000, "evaluation samples", 1, _BIG, workloads=_DATASET),
+        ParamSpec(
+            "warmup_steps",
+            "int",
+            50,
+            "steps excluded from the steady state (call_overhead: calls)",
+            0,
+            1_000_000,
+        ),
+        ParamSpec(
+            "window_steps",
+            "int",
+            100,
+            "steps per steady-state sample (one window; call_overhead: calls)",
+            1,
+            1_000_000,
+        ),
         ParamSpec("seed", "int", 1234, "random seed", 0, 2**31 - 1),
         ParamSpec("intra_op_threads", "int", 2, "TF intra-op threads (0: TF decides)", 0, 1024),
         ParamSpec("inter_op_threads", "int", 1, "TF inter-op threads (0: TF decides)", 0, 1024),
+        ParamSpec(
+            "loop",
+            "choice",
+            "fit",
+            "tiny_fit training loop: Keras fit or a TF1-style graph+Session loop",
+            choices=("fit", "graph"),
+            workloads=("tiny_fit",),
+        ),
+        ParamSpec(
+            "val_samples",
+            "int",
+            10,
+            "validation samples evaluated after every epoch (0: no validation)",
+            0,
+            _BIG,
+            workloads=("tiny_fit",),
+        ),
+        ParamSpec(
+            "call",
+            "choice",
+            "predict",
+            "the call timed: model.predict(x), model(x), a tf.function of model(x), fit(epochs=1) or "
+            "train_on_batch",
+            choices=("predict", "call", "function", "fit", "train_on_batch"),
+            workloads=("call_overhead",),
+            tf2_only=("call", "function"),
+        ),
+        ParamSpec(
+            "calls",
+            "int",
+            200,
+            "timed calls (after warmup_steps untimed ones)",
+            1,
+            1_000_000,
+            workloads=("call_overhead",),
+        ),
+        ParamSpec(
+            "build_ops",
+            "int",
+            300,
+            "symbolic ops added to a functional model in the symbolic_build phase (0: skip)",
+            0,
+            1_000_000,
+            workloads=("call_overhead",),
+        ),
     )
 }
 
@@ -137,10 +215,26 @@ def merge(workload: str, *layers: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def settle(params: Mapping[str, Any]) -> dict[str, Any]:
+    """One combination of values with the parameters its other values make meaningless set to null
+    (ParamSpec.unused_when): cells that differ only in those collapse into one cell ID."""
+    return {k: None if k in PARAMS and PARAMS[k].unused_in(params) else v for k, v in params.items()}
+
+
 def spec_params(workload: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter, as a cell spec carries them: the cell's value, or null where `workload` does not
-    use the parameter (the payload refuses a spec that misses one)."""
-    return {name: params[name] if p.used_by(workload) else None for name, p in PARAMS.items()}
+    use the parameter or the cell's other values make it meaningless (the payload refuses a spec that
+    misses one)."""
+    settled = settle(params)
+    return {name: settled[name] if p.used_by(workload) else None for name, p in PARAMS.items()}
+
+
+def tf2_only_reason(params: Mapping[str, Any]) -> str | None:
+    """The first parameter value of a cell that needs TF 2.x, as 'mode \'eager\'' (None: runs on 1.x)."""
+    for name, p in PARAMS.items():
+        if params.get(name) in p.tf2_only:
+            return f"{name} {params[name]!r}"
+    return None
 
 
 def expand_axes(params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -8,9 +8,10 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.matrix.config import ImageSpec, Matrix, Profile, iter_cells, merged_params
-from harness.matrix.params import SELECTOR_KEYS, ParamValue, expand_axes
+from harness.matrix.params import SELECTOR_KEYS, ParamValue, expand_axes, settle, tf2_only_reason
 
-TF2_ONLY_MODES = frozenset({"function", "eager"})
+#: parameters named in the middle of a cell ID (the workload's variant), in this order
+VARIANT_KEYS = ("mode", "loop", "call", "input")
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,13 @@ def get_profile(matrix: Matrix, name: str, source: str) -> Profile:
 def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any], axis_keys: set[str]) -> str:
     """Readable, deterministic: `tf2.15-py3.11-cpu/mlp_loop-graph/bs32` (+ other varying axes)."""
     middle = [workload]
-    for key in ("mode", "input"):
+    for key in VARIANT_KEYS:
         if params.get(key) is not None:
             middle.append(str(params[key]))
-    if params.get("data", "synthetic") != "synthetic":
+    if params.get("data") not in (None, "synthetic"):
         middle.append(str(params["data"]))
     tail = [f"bs{params['batch_size']}"]
-    for key in sorted(axis_keys - {"mode", "input", "data", "batch_size"}):
+    for key in sorted(axis_keys - {*VARIANT_KEYS, "data", "batch_size"}):
         if key in params:
             tail.append(f"{key}={params[key]}")
     return f"{image}-{device}/{'-'.join(middle)}/{','.join(tail)}"
@@ -90,8 +91,9 @@ def _axis_keys(matrix: Matrix, profile: Profile) -> set[str]:
 
 
 def _tf1_reason(image: ImageSpec, params: dict[str, Any]) -> str | None:
-    if image.tf_major < 2 and params.get("mode") in TF2_ONLY_MODES:
-        return f"unsupported: mode {params['mode']!r} needs TF 2.x (image {image.name} has TF {image.tf})"
+    needs_tf2 = tf2_only_reason(params) if image.tf_major < 2 else None
+    if needs_tf2:
+        return f"unsupported: {needs_tf2} needs TF 2.x (image {image.name} has TF {image.tf})"
     return None
 
 
@@ -118,6 +120,7 @@ def _add_cell(
     params: dict[str, Any],
     axes: set[str],
 ) -> None:
+    params = settle(params)
     cell_id = make_cell_id(image.name, device, workload, params, axes)
     cell = Cell(cell_id, image, device, workload, params)
     reason = _tf1_reason(image, params)

@@ -24,6 +24,8 @@ class TestedConfig:
     cuda: str
     cudnn: str
     keras: int
+    #: the tf_keras (Keras 2) release matching a Keras-3 TF release; None where there is none
+    tf_keras: str | None = None
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -39,8 +41,15 @@ def load_table(path: Path | None = None) -> dict[str, TestedConfig]:
     table: dict[str, TestedConfig] = {}
     for tf, row in (data or {}).get("versions", {}).items():
         lo, hi = row["python"]
+        tf_keras = row.get("tf_keras")
         table[str(tf)] = TestedConfig(
-            str(tf), str(lo), str(hi), str(row["cuda"]), str(row["cudnn"]), row["keras"]
+            str(tf),
+            str(lo),
+            str(hi),
+            str(row["cuda"]),
+            str(row["cudnn"]),
+            row["keras"],
+            str(tf_keras) if tf_keras is not None else None,
         )
     return table
 
@@ -77,16 +86,59 @@ def check_image(image: ImageSpec, table: dict[str, TestedConfig]) -> list[str]:
     return problems
 
 
+def keras_major(image: ImageSpec, table: dict[str, TestedConfig]) -> int | None:
+    """The Keras major version tf.keras is in `image` (2 for ``keras: legacy``); None: TF not in the table."""
+    if image.keras == "legacy":
+        return 2
+    row = table.get(image.tf_minor)
+    return row.keras if row is not None else None
+
+
+def tf_keras_requirement(image: ImageSpec, table: dict[str, TestedConfig]) -> str | None:
+    """The pip requirement of the Keras 2 package a ``keras: legacy`` image installs (None otherwise)."""
+    if image.keras != "legacy":
+        return None
+    row = table.get(image.tf_minor)
+    return f"tf_keras=={row.tf_keras}" if row is not None and row.tf_keras else None
+
+
+def legacy_keras_problems(image: ImageSpec, table: dict[str, TestedConfig]) -> list[str]:
+    """Why ``keras: legacy`` cannot be built for `image` (checked even with ``allow_untested``: without a
+    matching tf_keras release there is nothing to install)."""
+    if image.keras != "legacy":
+        return []
+    row = table.get(image.tf_minor)
+    with_tf_keras = sorted((r.tf for r in table.values() if r.tf_keras), key=_version_tuple)
+    if row is not None and row.keras == 2:
+        return [
+            f"keras: legacy: tf.keras is already Keras 2 in TF {row.tf}; legacy (tf_keras with "
+            f"TF_USE_LEGACY_KERAS=1) is for the Keras 3 releases ({', '.join(with_tf_keras)})"
+        ]
+    if row is None or not row.tf_keras:
+        return [
+            f"keras: legacy: no tf_keras release matching TF {image.tf_minor} is known "
+            f"(docker/compat.yaml lists one for TF {', '.join(with_tf_keras)})"
+        ]
+    return []
+
+
 def check_matrix_images(images: dict[str, ImageSpec], table: dict[str, TestedConfig], source: Path) -> None:
-    """Raise ConfigError listing every image that is not a tested configuration and did not opt out."""
-    lines: list[str] = []
+    """Raise ConfigError listing every image that is not a tested configuration and did not opt out, and
+    every ``keras: legacy`` image without a matching tf_keras (no opting out of that one)."""
+    untested: list[str] = []
+    legacy: list[str] = []
     for name, image in images.items():
-        if image.allow_untested:
-            continue
-        for problem in check_image(image, table):
-            lines.append(f"  {source}: images.{name}.{problem}")
-    if lines:
-        raise ConfigError(
+        for problem in [] if image.allow_untested else check_image(image, table):
+            untested.append(f"  {source}: images.{name}.{problem}")
+        for problem in legacy_keras_problems(image, table):
+            legacy.append(f"  {source}: images.{name}.{problem}")
+    parts = []
+    if untested:
+        parts.append(
             f"{source}: image(s) outside TensorFlow's tested build configurations "
-            "(set `allow_untested: true` on an image to opt out):\n" + "\n".join(lines)
+            "(set `allow_untested: true` on an image to opt out):\n" + "\n".join(untested)
         )
+    if legacy:
+        parts.append(f"{source}: image(s) whose `keras: legacy` cannot be built:\n" + "\n".join(legacy))
+    if parts:
+        raise ConfigError("\n".join(parts))

@@ -8,26 +8,35 @@ key, carries an unknown one or holds a value outside the table is refused with a
 import json
 
 SPEC_VERSION = 1
-WORKLOADS = ("mlp_fit", "mlp_loop", "cnn_fit")
+WORKLOADS = ("mlp_fit", "mlp_loop", "cnn_fit", "tiny_fit", "call_overhead")
+_EPOCHS = ("mlp_fit", "mlp_loop", "cnn_fit", "tiny_fit")
+_DATASET = ("mlp_fit", "mlp_loop", "cnn_fit")
 DEVICES = ("cpu", "gpu")
 #: keys of a spec besides the parameters
 FIELDS = ("spec_version", "cell_id", "workload", "device", "data_dir")
 #: parameter -> its rule: "choices" (allowed strings) or "minimum"/"maximum" (an integer), "nullable",
-#: "workloads" (the workloads that use it; the others get null)
+#: "workloads" (the workloads that use it; the others get null), "unused_when" ((key, value) pairs under
+#: which it is null too)
 PARAMS = {
     "mode": {"choices": ("graph", "function", "eager"), "workloads": ("mlp_loop",)},
-    "input": {"choices": ("numpy", "tfdata"), "workloads": ("mlp_fit", "cnn_fit")},
-    "data": {"choices": ("synthetic", "mnist")},
+    "input": {"choices": ("numpy", "tfdata"), "workloads": ("mlp_fit", "cnn_fit", "tiny_fit"),
+              "unused_when": (("loop", "graph"),)},
+    "data": {"choices": ("synthetic", "mnist"), "workloads": _DATASET},
     "batch_size": {"minimum": 1, "maximum": 65536},
-    "epochs": {"minimum": 1, "maximum": 10000},
-    "steps_per_epoch": {"minimum": 1, "maximum": 100000000, "nullable": True},
-    "train_samples": {"minimum": 1, "maximum": 100000000},
-    "eval_samples": {"minimum": 1, "maximum": 100000000},
+    "epochs": {"minimum": 1, "maximum": 10000, "workloads": _EPOCHS},
+    "steps_per_epoch": {"minimum": 1, "maximum": 100000000, "nullable": True, "workloads": _DATASET},
+    "train_samples": {"minimum": 1, "maximum": 100000000, "workloads": _EPOCHS},
+    "eval_samples": {"minimum": 1, "maximum": 100000000, "workloads": _DATASET},
     "warmup_steps": {"minimum": 0, "maximum": 1000000},
     "window_steps": {"minimum": 1, "maximum": 1000000},
     "seed": {"minimum": 0, "maximum": 2147483647},
     "intra_op_threads": {"minimum": 0, "maximum": 1024},
     "inter_op_threads": {"minimum": 0, "maximum": 1024},
+    "loop": {"choices": ("fit", "graph"), "workloads": ("tiny_fit",)},
+    "val_samples": {"minimum": 0, "maximum": 100000000, "workloads": ("tiny_fit",)},
+    "call": {"choices": ("predict", "call", "function", "fit", "train_on_batch"), "workloads": ("call_overhead",)},
+    "calls": {"minimum": 1, "maximum": 1000000, "workloads": ("call_overhead",)},
+    "build_ops": {"minimum": 0, "maximum": 1000000, "workloads": ("call_overhead",)},
 }
 
 
@@ -91,6 +100,12 @@ def check_spec(raw):
             if raw[key] is not None:
                 raise SpecError("spec.%s applies to %s only; %s needs %s null"
                                 % (key, "/".join(users), raw["workload"], key))
+            continue
+        unused = [(k, v) for k, v in rule.get("unused_when", ()) if raw.get(k) == v]
+        if unused:
+            if raw[key] is not None:
+                raise SpecError("spec.%s means nothing when %s=%s; it must be null"
+                                % (key, unused[0][0], unused[0][1]))
             continue
         why = _problem(key, rule, raw[key])
         if why:

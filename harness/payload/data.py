@@ -4,6 +4,8 @@ x: float32 (n, 28, 28) in [0, 1]; y: int32 (n,) class ids 0..9.
 synthetic: a learnable task -- every class has a fixed random 28x28 template (seeded), a sample is
     SIGNAL * template[label] + (1 - SIGNAL) * uniform noise, so a classifier gets well above chance.
 mnist: <data_dir>/mnist.npz with keys x_train, y_train, x_test, y_test (the keras.datasets layout).
+tiny (tiny_fit, call_overhead): a 1-D regression, x float32 (n, 1) uniform in [-1, 1], y float32 (n, 1) =
+    sin(pi x) + noise; see tiny().
 """
 
 import os
@@ -14,6 +16,9 @@ NUM_CLASSES = 10
 SHAPE = (28, 28)
 SIGNAL = 0.3
 CHUNK = 4096
+#: workloads on the tiny 1-D regression (data=synthetic/mnist does not apply to them)
+TINY_WORKLOADS = ("tiny_fit", "call_overhead")
+TINY_NOISE = 0.1
 
 
 def plan_steps(spec):
@@ -63,8 +68,31 @@ def mnist(data_dir, train_samples, eval_samples):
     return {"x_train": x_train, "y_train": y_train, "x_eval": x_eval, "y_eval": y_eval}
 
 
+def _regression(n, rs):
+    x = rs.uniform(-1.0, 1.0, size=(n, 1)).astype(np.float32)
+    y = (np.sin(np.pi * x) + TINY_NOISE * rs.standard_normal((n, 1))).astype(np.float32)
+    return x, y
+
+
+def tiny(spec):
+    """The tiny workloads' data (seeded). tiny_fit: train_samples training and val_samples validation points
+    (x_eval is None without validation), ceil(train_samples / batch_size) steps per epoch, the last one
+    partial as Keras makes it. call_overhead: batch_size rows, the input of every call (x_eval = x_train)."""
+    rs = np.random.RandomState(spec["seed"] + 1)
+    if spec["workload"] == "call_overhead":
+        x, y = _regression(spec["batch_size"], rs)
+        return {"x_train": x, "y_train": y, "x_eval": x, "y_eval": y, "steps_per_epoch": None}
+    x, y = _regression(spec["train_samples"], rs)
+    x_val, y_val = _regression(spec["val_samples"], rs) if spec["val_samples"] else (None, None)
+    steps = -(-spec["train_samples"] // spec["batch_size"])
+    return {"x_train": x, "y_train": y, "x_eval": x_val, "y_eval": y_val, "steps_per_epoch": steps}
+
+
 def load(spec):
-    """Load data for a spec; the training set is cut to exactly steps_per_epoch * batch_size samples."""
+    """Load data for a spec; the training set is cut to exactly steps_per_epoch * batch_size samples
+    (the tiny workloads: see tiny())."""
+    if spec["workload"] in TINY_WORKLOADS:
+        return tiny(spec)
     steps = plan_steps(spec)
     if spec["data"] == "mnist":
         data = mnist(spec["data_dir"], spec["train_samples"], spec["eval_samples"])
@@ -78,7 +106,8 @@ def load(spec):
 
 
 def epoch_batches(n, batch, steps, seed, epoch):
-    """Index arrays for one shuffled epoch of an explicit loop (same order in every loop mode)."""
+    """Index arrays for one shuffled epoch of an explicit loop (same order in every loop mode); a last
+    batch of fewer than `batch` when steps * batch > n."""
     order = np.random.RandomState(seed + 1000 + epoch).permutation(n)
     return [order[i * batch:(i + 1) * batch] for i in range(steps)]
 

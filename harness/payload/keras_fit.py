@@ -16,7 +16,7 @@ def _sync(logs):
             value.numpy()
 
 
-def _scalar(value):
+def scalar(value):
     if isinstance(value, (list, tuple)):
         value = value[0]
     if hasattr(value, "numpy"):
@@ -60,7 +60,7 @@ def make_callback(tf, timer, epochs, state):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             _sync(logs)
-            epochs.end(_scalar(logs.get("loss")), _scalar(_accuracy(logs)))
+            epochs.end(scalar(logs.get("loss")), scalar(_accuracy(logs)))
             state["last_epoch_end"] = timing.clock()  # fit_tail starts here (see run())
 
     return TimingCallback()
@@ -92,27 +92,53 @@ def _fit(tf, model, x, y, data, spec, callback):
                      callbacks=[callback])
 
 
-def build(tf, spec, arch):
+LOSS = "sparse_categorical_crossentropy"
+METRICS = ("accuracy",)
+
+
+def build(tf, spec, arch, loss=LOSS, metrics=METRICS):
     session = None
     if not tfsetup.is_tf2(tf):  # tf.keras 1.15 runs in a graph session; give it our thread config
         session = tf.compat.v1.Session(config=tfsetup.session_config(tf, spec))
         tf.compat.v1.keras.backend.set_session(session)
-    return compiled_model(tf, spec, arch), session
+    return compiled_model(tf, spec, arch, loss, metrics), session
 
 
-def compiled_model(tf, spec, arch):
+def compiled_model(tf, spec, arch, loss=LOSS, metrics=METRICS):
     model = models.build_keras(tf, arch, models.initial_weights(arch, spec["seed"]))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss=loss, metrics=list(metrics))
     return model
 
 
-def initial_loss(tf, spec, arch, data):
-    """The untrained model's loss on the first batch, from a fresh copy with the same initial weights, asked
-    after training: a Keras call on the model before `fit` would warm fit's first step (its function
-    machinery and thread pools), which the seed's own `fit` pays."""
-    batch = spec["batch_size"]
-    fresh = compiled_model(tf, spec, arch)
-    return _scalar(fresh.test_on_batch(data["x_train"][:batch], data["y_train"][:batch]))
+def initial_loss(tf, spec, arch, x, y, loss=LOSS, metrics=METRICS):
+    """The untrained model's loss on (x, y), from a fresh copy with the same initial weights, asked after
+    training: a Keras call on the model before `fit` would warm fit's first step (its function machinery
+    and thread pools), which the seed's own `fit` pays."""
+    return scalar(compiled_model(tf, spec, arch, loss, metrics).test_on_batch(x, y))
+
+
+def new_state():
+    """What the timing callback and timed_fit share."""
+    return {"first_step": None, "fit_start": None, "last_epoch_end": None}
+
+
+def timed_fit(fit, phases, state):
+    """Run fit() (a model.fit call with make_callback's callback) and record train_total, first_step,
+    fit_total and fit_tail.
+
+    fit_total: the model.fit call alone. fit_tail: end of the last epoch (our on_epoch_end) to fit
+    returning: Keras' own end-of-fit work, on_train_end and input-pipeline teardown. On TF 2.15 this
+    includes, in some runs, seconds of waiting in the tf.data iterator destructor for the autotune
+    thread's timed sleep to end -- the seed's plain `model.fit` pays it too, so it is measured, not hidden.
+    """
+    with timing.Stopwatch(phases, "train_total"):
+        state["fit_start"] = timing.clock()
+        fit()
+        fit_end = timing.clock()
+    phases["first_step"] = state["first_step"]
+    phases["fit_total"] = fit_end - state["fit_start"]
+    if state["last_epoch_end"] is not None:
+        phases["fit_tail"] = fit_end - state["last_epoch_end"]
 
 
 def run(tf, spec, data, doc):
@@ -124,27 +150,14 @@ def run(tf, spec, data, doc):
     batch = spec["batch_size"]
     timer = timing.WindowTimer(spec["warmup_steps"], spec["window_steps"])
     epochs = timing.EpochRecorder()
-    state = {"first_step": None, "fit_start": None, "last_epoch_end": None}
+    state = new_state()
     callback = make_callback(tf, timer, epochs, state)
     x, y = fit_inputs(data, spec)
-    with timing.Stopwatch(phases, "train_total"):
-        state["fit_start"] = timing.clock()
-        _fit(tf, model, x, y, data, spec, callback)
-        fit_end = timing.clock()
-    phases["first_step"] = state["first_step"]
-    # fit_total: the model.fit call alone. fit_tail: end of the last epoch (our on_epoch_end) to fit
-    # returning: Keras' own end-of-fit work, on_train_end and input-pipeline teardown. On TF 2.15 this
-    # includes, in some runs, seconds of waiting in the tf.data iterator destructor for the autotune
-    # thread's timed sleep to end -- the seed's plain `model.fit` pays it too, so it is measured, not hidden.
-    phases["fit_total"] = fit_end - state["fit_start"]
-    if state["last_epoch_end"] is not None:
-        phases["fit_tail"] = fit_end - state["last_epoch_end"]
+    timed_fit(lambda: _fit(tf, model, x, y, data, spec, callback), phases, state)
     timing.fill_timing(doc, spec, timer, epochs, data["steps_per_epoch"])
     with timing.Stopwatch(phases, "eval"):
         result = model.evaluate(data["x_eval"], data["y_eval"], batch_size=batch, verbose=0)
-    doc["quality"]["eval_loss"] = _scalar(result[0])
-    doc["quality"]["eval_accuracy"] = _scalar(result[1])
-    memory = doc["memory"]
-    memory["gpu_peak_bytes"], memory["gpu_peak_api"], memory["gpu_peak_note"] = \
-        tfsetup.gpu_peak_memory(tf, spec, session)
-    doc["quality"]["initial_loss"] = initial_loss(tf, spec, arch, data)
+    doc["quality"]["eval_loss"] = scalar(result[0])
+    doc["quality"]["eval_accuracy"] = scalar(result[1])
+    tfsetup.record_gpu_peak(tf, spec, doc, session)
+    doc["quality"]["initial_loss"] = initial_loss(tf, spec, arch, data["x_train"][:batch], data["y_train"][:batch])

@@ -26,7 +26,22 @@ CNN = (
     ("dense", 10, "softmax"),
 )
 
-ARCHITECTURES = {"mlp_fit": MLP, "mlp_loop": MLP, "cnn_fit": CNN}
+# the 1-D regression model of the numpy-fit-vs-graph report (13 parameters); an ("input", shape) first
+# layer overrides INPUT_SHAPE
+TINY = (
+    ("input", (1,)),
+    ("dense", 4, "tanh"),
+    ("dense", 1, "linear"),
+)
+
+ARCHITECTURES = {"mlp_fit": MLP, "mlp_loop": MLP, "cnn_fit": CNN, "tiny_fit": TINY, "call_overhead": TINY}
+
+
+def input_shape(arch):
+    """Per-sample input shape of an architecture (its ("input", shape) layer, else INPUT_SHAPE)."""
+    if arch and arch[0][0] == "input":
+        return tuple(arch[0][1])
+    return INPUT_SHAPE
 
 
 def analyze(arch):
@@ -35,10 +50,12 @@ def analyze(arch):
     FLOPs count multiply-adds as 2: Dense 2*in*out, Conv2D ('valid', stride 1) 2*k*k*cin*cout*Hout*Wout.
     Biases, activations, pooling and dropout are not counted.
     """
-    shape = INPUT_SHAPE
+    shape = input_shape(arch)
     shapes, params, flops = [], 0, 0
     for layer in arch:
         kind = layer[0]
+        if kind == "input":
+            continue
         if kind == "flatten":
             shape = (int(np.prod(shape)),)
         elif kind == "reshape":
@@ -101,9 +118,11 @@ def _keras_layer(tf, layer):
 
 def build_keras(tf, arch, weights):
     """Functional Keras model (works on tf.keras 2.2.4-tf, Keras 2 and Keras 3) with given weights."""
-    inputs = tf.keras.Input(shape=INPUT_SHAPE)
+    inputs = tf.keras.Input(shape=input_shape(arch))
     outputs = inputs
     for layer in arch:
+        if layer[0] == "input":
+            continue
         outputs = _keras_layer(tf, layer)(outputs)
     model = tf.keras.Model(inputs, outputs)
     model.set_weights(weights)

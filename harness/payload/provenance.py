@@ -80,11 +80,26 @@ def installed_packages():
     return found
 
 
+def keras_package(tf):
+    """The distribution tf.keras resolved to: "keras" (Keras 2 up to TF 2.15, Keras 3 from 2.16), "tf_keras"
+    (Keras 2 on TF >= 2.16 with TF_USE_LEGACY_KERAS=1) or "tensorflow" (TF 1.x's own tf.keras)."""
+    name = getattr(tf.keras, "__name__", None) or ""
+    return name.split(".", 1)[0] or None
+
+
 def keras_version(tf):
     version = getattr(tf.keras, "__version__", None)
-    if version is None and "keras" in sys.modules:
-        version = getattr(sys.modules["keras"], "__version__", None)
+    package = keras_package(tf)
+    for name in (package, "keras"):
+        if version is None and name and name != "tensorflow" and name in sys.modules:
+            version = getattr(sys.modules[name], "__version__", None)
     return version
+
+
+def keras_major(version):
+    """2 or 3 from a Keras version such as "2.15.0", "2.2.4-tf" or "3.12.0" (None when unknown)."""
+    head = (version or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def tf_git_version(tf):
@@ -120,12 +135,15 @@ def cpu_affinity():
 def collect(tf, spec, payload_dir):
     cuda, cudnn = build_versions(tf)
     affinity = cpu_affinity()
+    keras = keras_version(tf)
     return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "tf_version": tf.__version__,
         "tf_git_version": tf_git_version(tf),
-        "keras_version": keras_version(tf),
+        "keras_version": keras,
+        "keras_package": keras_package(tf),
+        "keras_major": keras_major(keras),
         "numpy_version": np.__version__,
         "built_with_cuda": bool(tf.test.is_built_with_cuda()),
         "cuda_version": cuda,
@@ -140,7 +158,8 @@ def collect(tf, spec, payload_dir):
         "cpu_affinity": affinity,
         "platform": platform.platform(),
         "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
-                                              "TF_ENABLE_ONEDNN_OPTS", "TF_FORCE_GPU_ALLOW_GROWTH")},
+                                              "TF_ENABLE_ONEDNN_OPTS", "TF_FORCE_GPU_ALLOW_GROWTH",
+                                              "TF_USE_LEGACY_KERAS")},
         "payload_sha256": payload_sha256(payload_dir),
         "packages": installed_packages(),
     }

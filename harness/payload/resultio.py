@@ -10,6 +10,8 @@ import cellspec
 
 SCHEMA_VERSION = 2
 API_STYLES = {"graph": "tf1-graph", "function": "tf2-function", "eager": "tf2-eager"}
+#: call_overhead's eager calls; its Keras methods (predict, fit, train_on_batch) are keras-fit
+CALL_STYLES = {"call": "tf2-eager", "function": "tf2-function"}
 
 
 def utc_now():
@@ -17,9 +19,14 @@ def utc_now():
 
 
 def api_style(spec):
-    if spec.get("workload") == "mlp_loop":
+    workload = spec.get("workload")
+    if workload == "mlp_loop":
         return API_STYLES.get(spec.get("mode"))
-    return "keras-fit" if spec.get("workload") in cellspec.WORKLOADS else None
+    if workload == "tiny_fit" and spec.get("loop") == "graph":
+        return API_STYLES["graph"]
+    if workload == "call_overhead" and spec.get("call") in CALL_STYLES:
+        return CALL_STYLES[spec["call"]]
+    return "keras-fit" if workload in cellspec.WORKLOADS else None
 
 
 def new_result():
@@ -27,8 +34,9 @@ def new_result():
     return {
         "schema_version": SCHEMA_VERSION, "status": "failed", "cell_id": None, "spec": None,
         "api_style": None, "runtime": None,
+        # fit_*: Keras fit workloads only; symbolic_build: call_overhead only
         "phases_s": dict.fromkeys(("interpreter", "import", "data", "build", "first_step", "train_total",
-                                   "eval", "fit_total", "fit_tail")),  # fit_*: keras-fit workloads only
+                                   "eval", "fit_total", "fit_tail", "symbolic_build")),
         "steps": {"warmup_steps": None, "window_steps": None, "step_time_s": [], "cpu_time_s": [],
                   "steps_measured": 0,
                   "total_steps": 0, "steps_per_epoch": None},

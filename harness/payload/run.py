@@ -46,6 +46,15 @@ def import_tensorflow(phases):
 def workload_module(tf, spec):
     """Pick the workload implementation; reject combinations this TF cannot run."""
     import tfsetup
+    if spec["workload"] == "tiny_fit":
+        if spec["loop"] == "graph":
+            import tiny_graph
+            return tiny_graph
+        import tiny_fit
+        return tiny_fit
+    if spec["workload"] == "call_overhead":
+        import call_overhead  # refuses call=call/function on TF 1.x before timing anything
+        return call_overhead
     if spec["workload"] != "mlp_loop":
         import keras_fit
         return keras_fit

@@ -80,14 +80,21 @@ def evaluate(sess, ops, x, y, batch):
     return loss_total / len(x), correct_total / len(x)
 
 
-def run(tf, spec, data, doc):
-    phases = doc["phases_s"]
-    doc["model"] = models.model_info(models.MLP)
-    weights = models.initial_weights(models.MLP, spec["seed"])
-    with timing.Stopwatch(phases, "build"):
-        graph, ops = build_graph(tf, weights, spec["seed"])
+def open_session(tf, spec, doc, arch, make_graph):
+    """The build phase of a graph workload: `arch`'s info into the document, make_graph(tf, weights, seed)
+    -> (graph, ops) with its seeded initial weights, and a Session on it with the variables initialised."""
+    doc["model"] = models.model_info(arch)
+    weights = models.initial_weights(arch, spec["seed"])
+    with timing.Stopwatch(doc["phases_s"], "build"):
+        graph, ops = make_graph(tf, weights, spec["seed"])
         sess = tf.compat.v1.Session(graph=graph, config=tfsetup.session_config(tf, spec))
         sess.run(ops["init"])
+    return sess, ops
+
+
+def run(tf, spec, data, doc):
+    phases = doc["phases_s"]
+    sess, ops = open_session(tf, spec, doc, models.MLP, build_graph)
     batch = spec["batch_size"]
     initial = sess.run(ops["eval_loss"], feed_dict={ops["x"]: data["x_train"][:batch],
                                                     ops["y"]: data["y_train"][:batch]})
@@ -100,7 +107,5 @@ def run(tf, spec, data, doc):
     with timing.Stopwatch(phases, "eval"):
         eval_loss, eval_acc = evaluate(sess, ops, data["x_eval"], data["y_eval"], batch)
     doc["quality"]["eval_loss"], doc["quality"]["eval_accuracy"] = eval_loss, eval_acc
-    memory = doc["memory"]
-    memory["gpu_peak_bytes"], memory["gpu_peak_api"], memory["gpu_peak_note"] = \
-        tfsetup.gpu_peak_memory(tf, spec, sess)
+    tfsetup.record_gpu_peak(tf, spec, doc, sess)
     sess.close()

@@ -101,6 +101,4 @@ def run(tf, spec, data, doc):
     with timing.Stopwatch(phases, "eval"):
         eval_loss, eval_acc = evaluate(trainer, data["x_eval"], data["y_eval"], batch)
     doc["quality"]["eval_loss"], doc["quality"]["eval_accuracy"] = eval_loss, eval_acc
-    memory = doc["memory"]
-    memory["gpu_peak_bytes"], memory["gpu_peak_api"], memory["gpu_peak_note"] = \
-        tfsetup.gpu_peak_memory(tf, spec)
+    tfsetup.record_gpu_peak(tf, spec, doc)

@@ -65,6 +65,13 @@ def session_config(tf, spec):
     return config
 
 
+def record_gpu_peak(tf, spec, doc, session=None):
+    """Fill the result's memory.gpu_peak_* fields (see gpu_peak_memory)."""
+    memory = doc["memory"]
+    memory["gpu_peak_bytes"], memory["gpu_peak_api"], memory["gpu_peak_note"] = \
+        gpu_peak_memory(tf, spec, session)
+
+
 def gpu_peak_memory(tf, spec, session=None):
     """(bytes or None, api or None, note). Never a guessed number."""
     if spec["device"] != "gpu":

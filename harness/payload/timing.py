@@ -59,12 +59,15 @@ class WindowTimer(object):
     the first step of an epoch has finished) a window opens: sync() is called so that queued device work
     is finished, then the clock starts. After `window` more steps, sync() again and the window's mean
     step time is recorded. epoch_begin() discards a partial window, so windows never span epoch
-    boundaries (iterator re-creation, epoch-end callbacks).
+    boundaries (iterator re-creation, epoch-end callbacks) -- unless `span_epochs`: then windows run on
+    across epochs and a step's time includes its epoch's end and the next one's start (tiny_fit, whose
+    epochs are one step long and whose per-epoch cost is what it measures).
     """
 
-    def __init__(self, warmup, window, wall_clock=None, process_clock=None):
+    def __init__(self, warmup, window, wall_clock=None, process_clock=None, span_epochs=False):
         self.warmup = warmup
         self.window = window
+        self.span_epochs = span_epochs
         self._clock = wall_clock or clock
         self._cpu = process_clock or cpu_clock
         self.samples = []
@@ -75,6 +78,8 @@ class WindowTimer(object):
         self._n = 0
 
     def epoch_begin(self):
+        if self.span_epochs:
+            return
         self._t0 = None
         self._n = 0
 
@@ -96,6 +101,31 @@ class WindowTimer(object):
             self.cpu_samples.append((cpu_now - self._c0) / self.window)
             self._t0, self._c0 = now, cpu_now
             self._n = 0
+
+
+def time_calls(call, warmup, calls, window, wall_clock=None, process_clock=None):
+    """Per-call timing: call() `warmup` times untimed, then `calls` times in windows of `window` calls.
+
+    Returns {"first_s": seconds of the very first call, "samples": per-window mean wall seconds per call,
+    "cpu_samples": per-window process CPU seconds per call}. Calls after the last full window run but
+    are no sample (as WindowTimer drops a partial window).
+    """
+    wall, cpu = wall_clock or clock, process_clock or cpu_clock
+    out = {"first_s": None, "samples": [], "cpu_samples": []}
+    t0 = c0 = None
+    for i in range(warmup + calls):
+        timed = i - warmup  # index among the timed calls (negative: warm-up)
+        if timed >= 0 and timed % window == 0:
+            t0, c0 = wall(), cpu()
+        start = wall() if i == 0 else None  # no extra clock read inside a window
+        call()
+        if i == 0:
+            out["first_s"] = wall() - start
+        if timed >= 0 and (timed + 1) % window == 0:
+            now, cpu_now = wall(), cpu()
+            out["samples"].append((now - t0) / window)
+            out["cpu_samples"].append((cpu_now - c0) / window)
+    return out
 
 
 class EpochRecorder(object):

@@ -40,13 +40,13 @@ def plan_table(cells: list[Cell], title: str) -> Table:
 
 def summary_table(analysis: AnalysisDoc) -> Table:
     """One row per cell of the run's analysis: statuses over repeats, throughput (samples/s: batch size /
-    step time, the same field the HTML report shows), contended executions excluded, and the reason for
-    any non-ok repeat."""
+    step time, the same field the HTML report shows; calls/s for the per-call workloads), contended
+    executions excluded, and the reason for any non-ok repeat."""
     table = Table(title="Run summary", title_justify="left")
     # on a narrow terminal the cell id folds; a number is never cut short ("1,6..." reads as a value)
     table.add_column("cell", overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("samples/s", justify="right", no_wrap=True, min_width=9)
+    table.add_column("throughput", justify="right", no_wrap=True, min_width=15)
     table.add_column("contended", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold")
     for cell in sorted(analysis.cells, key=lambda c: c.cell_id):
@@ -56,11 +56,44 @@ def summary_table(analysis: AnalysisDoc) -> Table:
         table.add_row(
             Text(cell.cell_id),
             status,
-            f"{tput:,.0f}" if cell.measured and math.isfinite(tput) else "-",
+            f"{tput:,.0f} {cell.rate_unit}" if cell.measured and math.isfinite(tput) else "-",
             str(cell.n_contended) if cell.n_contended else "",
             Text("; ".join(cell.reasons)[:200]),
         )
     return table
+
+
+def public_record_table(analysis: AnalysisDoc) -> Table | Text | None:
+    """The public record's verdicts in brief, one row per claim this run could speak to (the others are
+    counted in the title); one line when it could speak to none; None without claims."""
+    spoken = [c for c in analysis.public_record if c.measurements]
+    if not analysis.public_record:
+        return None
+    if not spoken:
+        return Text(
+            f"The public record: this run can speak to none of its {len(analysis.public_record)} claims "
+            "(the report's section says why for each)"
+        )
+    silent = len(analysis.public_record) - len(spoken)
+    table = Table(
+        title=f"The public record ({silent} claim(s) this run cannot speak to)", title_justify="left"
+    )
+    table.add_column("claim", overflow="fold")
+    table.add_column("reported", justify="right", no_wrap=True)
+    table.add_column("measured [95% CI]", overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    for claim in spoken:
+        measured = "; ".join(
+            f"{_pair_name(m.numerator_image, m.denominator_image)}: "
+            f"{m.ratio:.2f} [{m.ratio_lo:.2f}, {m.ratio_hi:.2f}] {m.verdict}"
+            for m in claim.measurements
+        )
+        table.add_row(Text(claim.id), f"{claim.reported_ratio:g}x", Text(measured), Text(claim.verdict))
+    return table
+
+
+def _pair_name(numerator: str, denominator: str) -> str:
+    return numerator if numerator == denominator else f"{numerator} / {denominator}"
 
 
 # ------------------------------------------------------------------------------------------ plain output

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from harness.execution.runner import Job, RunObserver
 from harness.images.imageplan import BuildEvents, ImageStatus
+from harness.matrix.params import PER_CALL_WORKLOADS
 from harness.report.console import STATUS_STYLE, Lines, clip, fmt_bytes, fmt_duration, strip_control
 
 
@@ -122,7 +123,7 @@ class ProgressObserver(RunObserver, BuildEvents):
         extra = ""
         payload = record.get("payload") or {}
         if status == "ok" and payload.get("throughput_samples_per_s"):
-            extra = f"  {payload['throughput_samples_per_s']:,.0f} samples/s"
+            extra = f"  {_rate(job.cell.workload, payload)}"
         elif record.get("reason"):
             extra = f"  {record['reason'][:200]}"
         if isinstance(record.get("wall_s"), int | float):
@@ -170,3 +171,13 @@ class ProgressObserver(RunObserver, BuildEvents):
     def failed(self, image: str, message: str) -> None:
         self.line(f"image {image}: build failed; its cells are marked failed", style="bold red")
         self.line(message.strip(), style="red")
+
+
+def _rate(workload: str, payload: dict[str, Any]) -> str:
+    """An execution's rate as the run summary shows it: samples/s, or calls/s for the per-call workloads
+    (whose payload counts rows: batch_size per call)."""
+    rate = float(payload["throughput_samples_per_s"])
+    if workload not in PER_CALL_WORKLOADS:
+        return f"{rate:,.0f} samples/s"
+    batch = (payload.get("spec") or {}).get("batch_size")
+    return f"{rate / batch:,.1f} calls/s" if isinstance(batch, int) and batch > 0 else f"{rate:,.0f} rows/s"

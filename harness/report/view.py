@@ -27,7 +27,7 @@ MAX_HEADLINES = 12
 #: the phases table leaves out interpreter start-up
 PHASES = tuple(p for p in analysis.PHASES if p != "interpreter")
 #: phases stacked in the chart (fit_total/fit_tail overlap train_total and are shown in the table)
-CHART_PHASES = ("import", "data", "build", "first_step", "train_total", "eval")
+CHART_PHASES = ("import", "data", "build", "symbolic_build", "first_step", "train_total", "eval")
 
 
 class Row(dict[str, Any]):
@@ -269,6 +269,27 @@ def _fit_tails(cells: list[Row]) -> list[Row]:
     ]
 
 
+#: how the public record's metrics read in the report
+_METRIC_LABELS = {"step": "time per step or call (steady state)", "peak_rss": "peak host RSS"}
+
+
+def metric_label(metric: str) -> str:
+    if metric.startswith("phase:"):
+        return f"phase {metric.split(':', 1)[1]}"
+    return _METRIC_LABELS.get(metric, metric)
+
+
+def _public_record(ana: AnalysisDoc) -> Doc:
+    """The public record's claims with what this run measured, and how many got each verdict."""
+    rows = model_rows(ana.public_record)
+    counts: dict[str, int] = {}
+    for row in rows:
+        row["metric_label"] = metric_label(row.metric)
+        row["measurements"] = [Row(m) for m in row.measurements]
+        counts[row.verdict] = counts.get(row.verdict, 0) + 1
+    return {"rows": rows, "counts": sorted(counts.items())}
+
+
 def run_context(run: RunData, history: Sequence[RunData] = (), include_contended: bool = False) -> Doc:
     """Everything the run template needs, as plain values (strings from data stay unescaped here)."""
     ana = stored.load(run, include_contended=include_contended)
@@ -305,4 +326,5 @@ def run_context(run: RunData, history: Sequence[RunData] = (), include_contended
         "fit_tails": _fit_tails(cells),
         "fit_tail_warn": analysis.FIT_TAIL_WARN,
         "acc_tol": analysis.ACC_TOLERANCE,
+        "public_record": _public_record(ana),
     }

@@ -24,9 +24,12 @@ TF1_PATH_FILES = (
     "provenance.py",
     "keras_fit.py",
     "tf1_graph.py",
+    "tiny_fit.py",
+    "tiny_graph.py",
+    "call_overhead.py",
 )
 # Modules only imported after a TF >= 2 version check.
-TF2_ONLY_FILES = ("tf2_api.py", "tf2_loops.py")
+TF2_ONLY_FILES = ("tf2_api.py", "tf2_loops.py", "call_tf2.py")
 
 
 @pytest.fixture(scope="session")

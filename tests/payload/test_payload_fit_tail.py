@@ -35,6 +35,11 @@ TINY = {
     "seed": 1234,
     "intra_op_threads": 2,
     "inter_op_threads": 1,
+    "loop": None,
+    "val_samples": None,
+    "call": None,
+    "calls": None,
+    "build_ops": None,
 }
 FIT_CELLS = {
     "mlp_fit-numpy": {"workload": "mlp_fit", "input": "numpy"},

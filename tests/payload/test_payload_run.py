@@ -48,6 +48,11 @@ SMALL = {
     "seed": 1234,
     "intra_op_threads": 2,
     "inter_op_threads": 1,
+    "loop": None,
+    "val_samples": None,
+    "call": None,
+    "calls": None,
+    "build_ops": None,
 }
 CELLS = {
     "mlp_fit-numpy": {"workload": "mlp_fit", "input": "numpy"},
@@ -160,6 +165,10 @@ def test_runtime_provenance(python, workdir):
     assert runtime["keras_version"] and runtime["tf_git_version"]
     if not runtime["tf_version"].startswith("1."):
         assert runtime["keras_version"].startswith("3." if runtime["tf_version"] >= "2.16" else "2.")
+        # which Keras ran: the bundled `keras` package here (tf_keras only with TF_USE_LEGACY_KERAS=1)
+        assert runtime["keras_package"] == "keras"
+        assert runtime["keras_major"] == int(runtime["keras_version"].split(".")[0])
+        assert "TF_USE_LEGACY_KERAS" in runtime["env"]
 
 
 @pytest.mark.parametrize("python", tf_pythons())

@@ -53,6 +53,11 @@ COMPLETE = {
     "seed": 1234,
     "intra_op_threads": 2,
     "inter_op_threads": 1,
+    "loop": None,
+    "val_samples": None,
+    "call": None,
+    "calls": None,
+    "build_ops": None,
 }
 
 
@@ -80,7 +85,7 @@ def test_check_spec_refuses_an_incomplete_spec(payload_modules, key):
         ({"colour": "red"}, "unknown spec key"),
         ({"mode": None}, "spec.mode"),
         ({"mode": "jit"}, "spec.mode"),
-        ({"input": "numpy"}, "spec.input applies to mlp_fit/cnn_fit only"),
+        ({"input": "numpy"}, "spec.input applies to mlp_fit/cnn_fit/tiny_fit only"),
         ({"workload": "mlp_fit", "mode": None, "input": None}, "spec.input"),
         ({"workload": "mlp_fit", "input": "numpy"}, "spec.mode applies to mlp_loop only"),
         ({"workload": "resnet"}, "spec.workload"),

@@ -151,6 +151,8 @@ def test_summary_and_html_show_the_same_throughput(run_dir: Path) -> None:
         if not c.measured:
             assert shown[c.cell_id] == "-"
             continue
-        terminal = float(shown[c.cell_id].replace(",", ""))
+        number, unit = shown[c.cell_id].split(" ")
+        assert unit == c.rate_unit == "samples/s"
+        terminal = float(number.replace(",", ""))
         assert terminal == pytest.approx(c.throughput, abs=0.5)  # the same number, rounded to a whole one
-        assert f'<td class="n">{fmt_num(c.throughput, 4)}<br>' in html
+        assert f'<td class="n">{fmt_num(c.throughput, 4)} {c.rate_unit}<br>' in html

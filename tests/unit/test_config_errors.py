@@ -91,7 +91,11 @@ CASES = [
     (
         "unknown-workload",
         _replace("  mlp_fit:\n", "  resnet:\n"),
-        ["matrix.yaml:10", "workloads.resnet:", "'mlp_fit', 'mlp_loop' or 'cnn_fit'"],
+        [
+            "matrix.yaml:10",
+            "workloads.resnet:",
+            "'mlp_fit', 'mlp_loop', 'cnn_fit', 'tiny_fit' or 'call_overhead'",
+        ],
     ),
     (
         "unknown-param",

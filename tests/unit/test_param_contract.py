@@ -18,7 +18,15 @@ import yaml
 
 from harness.execution.execute import SPEC_VERSION, build_spec
 from harness.matrix.config import ImageSpec, Matrix, Profile, load_matrix
-from harness.matrix.params import DEVICES, PARAMS, SPEC_FIELDS, WORKLOADS, ParamSpec, defaults
+from harness.matrix.params import (
+    DEVICES,
+    PARAMS,
+    SPEC_FIELDS,
+    WORKLOADS,
+    ParamSpec,
+    defaults,
+    spec_params,
+)
 from harness.matrix.plan import Cell, expand
 from harness.results.resultdocs import PAYLOAD_SCHEMA_VERSION, RECORD_SCHEMA_VERSION, schema
 
@@ -63,6 +71,7 @@ def test_payload_table_mirrors_the_contract(cellspec: ModuleType) -> None:
             "maximum": rule.get("maximum", 0),
             "nullable": bool(rule.get("nullable", False)),
             "workloads": tuple(rule.get("workloads", ())),
+            "unused_when": tuple(rule.get("unused_when", ())),
         }
         contract = {k: getattr(p, k) for k in mirrored}
         assert mirrored == contract, name
@@ -86,7 +95,7 @@ def test_payload_accepts_exactly_what_the_host_accepts(cellspec: ModuleType, nam
     base = _spec(workload)
     for value in _edges(p):
         try:
-            cellspec.check_spec({**base, name: value})
+            cellspec.check_spec({**base, **spec_params(workload, {**base, name: value})})
             payload_ok = True
         except cellspec.SpecError:
             payload_ok = False
@@ -107,6 +116,9 @@ def test_every_spec_of_the_repo_matrix_passes_the_payload_and_the_schema(cellspe
     spec_schema = schema(f"payload-result.v{PAYLOAD_SCHEMA_VERSION}")["properties"]["spec"]
     validator = jsonschema.Draft202012Validator(spec_schema)
     matrix = load_matrix(ROOT / "matrix.yaml")
+    # every profile, and every workload's cells even where no profile selects them
+    everything = {**matrix.profiles, "(all)": Profile()}
+    matrix = matrix.model_copy(update={"profiles": everything})
     seen = set()
     for profile in matrix.profiles:
         for cell in expand(matrix, profile).cells:

@@ -37,18 +37,19 @@ def test_summary_table_snapshot() -> None:
 
 def _samples_column(text: str) -> list[str]:
     cols = [line.split("\u2502") for line in text.splitlines() if line.count("\u2502") == 6]
-    return [c[3].strip() for c in cols if c[3].strip() and c[3].strip() != "samples/s"]
+    return [c[3].strip() for c in cols if c[3].strip() and c[3].strip() != "throughput"]
 
 
 def test_summary_numbers_are_whole_on_a_narrow_terminal() -> None:
     """A narrow terminal (the newcomer's `make matrix` in an 80-column tty, with its longer cell ids, showed
-    "1,6..."; the fixture's shorter ids are cut the same way at 60): cell ids fold, every samples/s figure is
-    printed in full."""
+    "1,6..."; the fixture's shorter ids are cut the same way at 60): cell ids fold, every throughput figure is
+    printed in full, with its unit."""
     run = load_run(sorted(FIXTURES.iterdir())[-1])
     doc = analysis_files.load(run)
     wide = _samples_column(_text(summary_table(doc)))
     narrow = _samples_column(_text(summary_table(doc), width=60))
     assert any(v[0].isdigit() for v in wide) and "\u2026" not in "".join(narrow)
+    assert all(v.endswith(" samples/s") for v in wide if v[0].isdigit())
     assert narrow == wide
 
 
