@@ -13,6 +13,7 @@ from typing import Any
 from harness import analysis
 from harness.analysis import stored
 from harness.analysis.document import AnalysisDoc
+from harness.matrix.params import PER_CALL_WORKLOADS
 from harness.report import charts
 from harness.report.htmlformat import finite
 from harness.results.store import RunData
@@ -87,11 +88,14 @@ def _speed_charts(cells: list[Row], images: list[str]) -> list[Doc]:
                 note="⚠" if c.warnings else "",
             )
         )
-    title = "{}: steady-state step time, " + f"{analysis.CONFIDENCE:.0%} CI over executions"
-    return [
-        _capped(charts.bar_chart(bars, "ms / step", title.format(wl), images), len(bars), totals[wl])
-        for wl, bars in sorted(by_workload.items())
-    ]
+    ci = f"{analysis.CONFIDENCE:.0%} CI over executions"
+    out = []
+    for wl, bars in sorted(by_workload.items()):
+        per_call = wl in PER_CALL_WORKLOADS  # call_overhead's step is one call
+        title = f"{wl}: steady-state {'time per call' if per_call else 'step time'}, {ci}"
+        unit = "ms / call" if per_call else "ms / step"
+        out.append(_capped(charts.bar_chart(bars, unit, title, images), len(bars), totals[wl]))
+    return out
 
 
 def _phase_chart(cells: list[Row]) -> Doc | None:

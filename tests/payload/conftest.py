@@ -1,5 +1,6 @@
 """Shared helpers for the payload tests (payload modules are plain scripts, not a package)."""
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,21 @@ TF1_PATH_FILES = (
 )
 # Modules only imported after a TF >= 2 version check.
 TF2_ONLY_FILES = ("tf2_api.py", "tf2_loops.py", "call_tf2.py")
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    """Where the payload runs of a session write their specs and results (test_payload_run.run_payload)."""
+    return tmp_path_factory.mktemp("payload-runs")
+
+
+@pytest.fixture(scope="session")
+def validator():
+    """The payload-result schema's validator."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
 
 
 @pytest.fixture(scope="session")

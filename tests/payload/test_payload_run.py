@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PAYLOAD_DIR, SCHEMA_PATH, tf_pythons
+from conftest import PAYLOAD_DIR, tf_pythons
 from test_payload_units import expected_windows
 
 if os.environ.get("TFMH_REQUIRE_TF") == "1" and not tf_pythons():
@@ -88,19 +88,6 @@ def run_payload(python, spec, tmp_dir):
         doc = json.loads(out_path.read_text()) if out_path.exists() else None
         _CACHE[key] = (proc, doc)
     return _CACHE[key]
-
-
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("payload-runs")
-
-
-@pytest.fixture(scope="session")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(SCHEMA_PATH.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
 
 
 def is_tf1(python, workdir):

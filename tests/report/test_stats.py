@@ -298,6 +298,23 @@ def test_history_names_a_payload_change_instead_of_a_regression(current_run) -> 
     assert set(regs["status"]) == {"regression"}
 
 
+def test_call_overhead_rate_is_calls_per_second() -> None:
+    """A call_overhead step is one call of batch_size rows: its rate is 1 / time per call in calls/s (not
+    rows/s); a training workload keeps batch_size / step time in samples/s. FLOP/s count rows either way."""
+    recs = _records({"a/calls": [[0.5, 0.5, 0.5]] * 2, "a/fit": [[0.5, 0.5, 0.5]] * 2})
+    for rec in recs:
+        if rec["cell_id"] == "a/calls":
+            rec["cell"]["workload"] = "call_overhead"
+            rec["cell"]["params"] = rec["payload"]["spec"] = {"batch_size": 4}
+    st = stats.cell_table(stats.records_frame(recs)).stats
+    calls, fit = st.loc["a/calls"], st.loc["a/fit"]
+    assert (calls["rate_unit"], calls["throughput"]) == ("calls/s", pytest.approx(2.0))
+    assert (calls["throughput_ci_lo"], calls["throughput_ci_hi"]) == (pytest.approx(2.0), pytest.approx(2.0))
+    assert (fit["rate_unit"], fit["throughput"]) == ("samples/s", pytest.approx(64.0))
+    assert calls["achieved_flops"] == pytest.approx(1000 * 4 / 0.5)
+    assert fit["achieved_flops"] == pytest.approx(1000 * 32 / 0.5)
+
+
 def test_overhead_and_flops_defined(current_run, fresh_current) -> None:
     ana = stats.analyse_run(current_run)
     st = ana.cells.stats[ana.cells.stats["measured"]]
