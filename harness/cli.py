@@ -1,4 +1,4 @@
-"""The `harness` command: plan, build, run, report, compare, merge.
+"""The `harness` command: plan, build, run, report, compare, merge, bisect.
 
 Exit codes: 0 every runnable cell ok; 1 some cells failed, timed out or were OOM-killed (or a regression
 beyond the threshold in `compare`); 2 usage, config or environment error; 130 interrupted (resumable).
@@ -13,8 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -23,9 +23,6 @@ from harness import __version__, cachedirs
 from harness.errors import BuildError, ConfigError, HarnessError
 from harness.execution.settings import Overrides, RunOptions, RunSettings
 from harness.matrix.source import MatrixSource, load_source
-
-if TYPE_CHECKING:
-    from harness.execution.session import RunResult
 
 EXIT_INTERRUPTED = 130
 
@@ -49,26 +46,8 @@ def _verbose(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"tf-matrix-harness {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("plan", help="show the cells of a profile and which are unavailable and why")
-    _common(p)
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument(
-        "--offline", action="store_true", help="do not ask the Docker engine (GPU/registry checks)"
-    )
-
-    p = sub.add_parser("build", help="build the images a profile needs")
-    _common(p)
+def _runners(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path)
-    _verbose(p)
-
-    p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
-    _common(p)
-    _dirs(p)
     p.add_argument("--runner", choices=["docker", "local"], default="docker")
     p.add_argument(
         "--python",
@@ -77,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpreter for --runner local; repeatable: each image runs in the one with its TF and Python"
         " minor (IMAGE=PATH pins one image)",
     )
-    p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
+
+
+def _measuring(p: argparse.ArgumentParser) -> None:
+    """The measuring options of `run` (and `bisect`): each a profile key too; the command line wins."""
     p.add_argument("--repeats", type=int, help="minimum repeats (default: the profile's)")
     p.add_argument("--timeout", type=float, help="per-execution timeout in seconds (default: the profile's)")
     p.add_argument("--cpus", type=float, help="CPU limit per container")
@@ -105,9 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with a copy of mnist.npz (air-gapped hosts; default: downloaded once into the cache and "
         "checked against the pinned sha256), mounted read-only at /data",
     )
-    _verbose(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"tf-matrix-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plan", help="show the cells of a profile and which are unavailable and why")
+    _common(p)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument(
+        "--offline", action="store_true", help="do not ask the Docker engine (GPU/registry checks)"
+    )
+
+    p = sub.add_parser("build", help="build the images a profile needs")
+    _common(p)
     p.add_argument("--cache-dir", type=Path)
+    _verbose(p)
+
+    p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
+    _common(p)
+    _dirs(p)
+    _runners(p)
+    p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
+    _measuring(p)
+    _verbose(p)
     p.add_argument("--strict", action="store_true", help="unavailable cells count as failures (nightly CI)")
+    p.add_argument("--report", action="store_true", help="render the HTML report at the end")
+
+    p = sub.add_parser("bisect", help="find the first TF release whose step time regressed beyond PCT")
+    _common(p)
+    p.set_defaults(profile="timeline", resume=None)  # sizing, params, quiet settings; --shard is ignored
+    p.add_argument("--workload", required=True, help="the cell's workload, e.g. mlp_fit")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a cell parameter")
+    p.add_argument("--good", required=True, metavar="RELEASE", help="a good TF release, e.g. 2.12")
+    p.add_argument("--bad", required=True, metavar="RELEASE", help="a later, bad TF release, e.g. 2.21")
+    p.add_argument("--threshold", type=float, required=True, metavar="PCT", help="slowdown vs good, percent")
+    _dirs(p)
+    _runners(p)
+    _measuring(p)
+    _verbose(p)
     p.add_argument("--report", action="store_true", help="render the HTML report at the end")
 
     p = sub.add_parser("report", help="render reports/<run-id>/index.html and reports/index.html")
@@ -197,23 +217,16 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 # --------------------------------------------------------------------------------------------------- run
 
 
+#: the option (argparse dest) of an `Overrides` field, when it is not the field's name without _s/_pct
+ARG_OF = {"mem_limit": "memory"}
+
+
 def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSettings, RunOptions]:
     """The command line's values as given (None: not given, the profile decides), checked once."""
-    overrides = Overrides(
-        repeats=args.repeats,
-        timeout_s=args.timeout,
-        cpus=args.cpus,
-        mem_limit=args.memory,
-        cpuset=args.cpuset,
-        margin_pct=args.margin,
-        target_ci_pct=args.target_ci,
-        max_repeats=args.max_repeats,
-        budget=args.budget,
-        quiet_wait_s=args.quiet_wait,
-        quiet_threshold=args.quiet_threshold,
-        reruns=args.reruns,
-        probe=args.probe,
-    )
+    names = {
+        f.name: ARG_OF.get(f.name, f.name.removesuffix("_s").removesuffix("_pct")) for f in fields(Overrides)
+    }
+    overrides = Overrides(**{field: getattr(args, arg) for field, arg in names.items()})
     settings = RunSettings.resolve(args.profile, source.plan.profile, overrides)
     options = RunOptions(
         results_dir=args.results_dir,
@@ -229,7 +242,7 @@ def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSe
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.execution.session import run_matrix
-    from harness.report.console import summary_table
+    from harness.report.console import adaptive_line, summary_table
     from harness.report.runprogress import ProgressObserver
 
     source = _source(args)
@@ -248,25 +261,28 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             return EXIT_INTERRUPTED
     if result.analysis is not None:
         console.print(summary_table(result.analysis))
-    _print_adaptive(result, console)
+    if (line := adaptive_line(result.settings.target_ci_pct, result.adaptive)) is not None:
+        console.print(line)
     console.print(Text(f"results: {result.path}"))
     if args.report:
         _render(result.path, args.reports_dir, None, console)
     return result.exit_code(args.strict)
 
 
-def _print_adaptive(result: RunResult, console: Console) -> None:
-    target = result.settings.target_ci_pct
-    if target is None:
-        return
-    pairs = result.adaptive.pairs
-    reached = sum(1 for p in pairs if p["reached"])
-    console.print(
-        Text(
-            f"adaptive repeats: {result.adaptive.rounds} extra round(s); {reached} of {len(pairs)} pair(s) "
-            f"reached ±{target:g}%; stopped: {result.adaptive.stopped}"
-        )
-    )
+def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
+    from harness.execution.bisect import BisectRequest, run_bisect
+    from harness.report.bisectsummary import bisect_summary
+    from harness.report.runprogress import ProgressObserver
+
+    source = _source(args)
+    settings, options = _run_settings(args, source)
+    request = BisectRequest(args.workload, tuple(args.param), args.good, args.bad, args.threshold)
+    with ProgressObserver(console, verbose=options.verbose) as observer:
+        result = run_bisect(source, settings, options, request, observer)
+    console.print(bisect_summary(result))
+    if args.report and not result.interrupted:
+        _render(result.path, args.reports_dir, None, console)
+    return result.exit_code()
 
 
 # ----------------------------------------------------------------------------------------- report/compare
@@ -362,6 +378,7 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "merge": cmd_merge,
+    "bisect": cmd_bisect,
 }
 
 

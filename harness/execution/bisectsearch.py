@@ -129,7 +129,9 @@ class Search:
         first_bad, last_good = self.releases[hi], self.releases[lo]
         undecided = [p.release for p in self.probes if lo < self.releases.index(p.release) < hi]
         if hi - lo == 1:
-            return Answer("found", last_good, first_bad, [], f"{first_bad} is the first release that regressed")
+            return Answer(
+                "found", last_good, first_bad, [], f"{first_bad} is the first release that regressed"
+            )
         why = "; ".join(f"{p.release}: {p.reason}" for p in self.probes if p.release in undecided)
         return Answer(
             "inconclusive",
