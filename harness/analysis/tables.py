@@ -92,6 +92,7 @@ def analysis_document(ana: Any, inputs: Inputs, definitions: dict[str, str]) -> 
         drift=_drift_doc(ana.drift),
         definitions=definitions,
         series=series,
+        timeline=list(ana.timeline),
     )
 
 

@@ -14,7 +14,9 @@ from harness import analysis
 from harness.analysis import stored
 from harness.analysis.document import AnalysisDoc
 from harness.report import charts
+from harness.report.bisectview import bisect_context
 from harness.report.htmlformat import finite
+from harness.report.timelineview import timeline_context
 from harness.results.store import RunData
 
 Doc = dict[str, Any]
@@ -305,4 +307,6 @@ def run_context(run: RunData, history: Sequence[RunData] = (), include_contended
         "fit_tails": _fit_tails(cells),
         "fit_tail_warn": analysis.FIT_TAIL_WARN,
         "acc_tol": analysis.ACC_TOLERANCE,
+        "timeline": timeline_context(ana),
+        "bisect": bisect_context(run),
     }

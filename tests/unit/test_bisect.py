@@ -4,91 +4,20 @@ only the probed releases' images are made; bad command lines exit 2 before anyth
 
 from __future__ import annotations
 
-import random
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from harness import cli
-from harness.execution.bisect import BisectRequest, BisectResult, run_bisect
+from harness.execution.bisect import BisectResult
 from harness.execution.execute import Availability
-from harness.execution.runner import RunObserver
-from harness.execution.settings import Overrides, RunOptions, RunSettings
 from harness.matrix.plan import Cell
-from harness.matrix.source import load_source
 from harness.results.bisectdoc import read_bisect
 from harness.results.store import load_run
-from tests.fixtures.backend import FixtureBackend, Timing
-
-MINORS = list(range(12, 22))  # TF 2.12 ... 2.21
-IMAGES = "\n".join(
-    f'  tf2.{m}-py3.11: {{tf: "2.{m}.0", package: tensorflow-cpu==2.{m}.0, python: "3.11", '
-    "base: {kind: bootstrap, suite: bookworm}}"
-    for m in MINORS
-)
-MATRIX = f"""\
-version: 1
-images:
-{IMAGES}
-workloads:
-  mlp_fit: {{params: {{input: [numpy, tfdata]}}}}
-  mlp_loop: {{params: {{mode: [graph, function]}}}}
-profiles:
-  timeline:
-    repeats: 2
-    max_repeats: 6
-    timeout_s: 300
-    quiet: {{wait_s: 0, reruns: 1}}
-    params: {{epochs: 1, train_samples: 3200, warmup_steps: 10, window_steps: 10}}
-"""
-
-
-def _release(cell_id: str) -> int:
-    return int(cell_id.split("-")[0].removeprefix("tf2."))
-
-
-class PlantedTimings(dict[tuple[str, int], Timing]):
-    """Step times per execution made on demand: releases from `first_bad` on are `slowdown` times slower;
-    every execution varies by `noise`; a release in `noisy` is slower by exactly the threshold (5%) and
-    varies by its own noise: no number of executions within the cap can tell it apart from the threshold."""
-
-    def __init__(self, first_bad: int, slowdown: float, noise: float, noisy: dict[int, float]) -> None:
-        super().__init__()
-        self.first_bad, self.slowdown, self.noise, self.noisy = first_bad, slowdown, noise, noisy
-
-    def __missing__(self, key: tuple[str, int]) -> Timing:
-        cell_id, repeat = key
-        minor = _release(cell_id)
-        rng = random.Random(zlib.crc32(f"{cell_id}#{repeat}".encode()))
-        base = 0.003 * (self.slowdown if minor >= self.first_bad else 1.0)
-        base = 0.003 * 1.05 if minor in self.noisy else base
-        step = base * (1 + rng.gauss(0, self.noisy.get(minor, self.noise)))
-        windows = [round(step * (1 + rng.gauss(0, 0.01)), 7) for _ in range(8)]
-        timing = Timing(
-            step_time_s=windows,
-            epoch_time_s=[round(step * 100, 4)],
-            phases_s={
-                "interpreter": 0.04,
-                "import": 2.0,
-                "data": 0.2,
-                "build": 0.3,
-                "first_step": 0.6,
-                "eval": 0.4,
-            },
-            loss=[0.5],
-            accuracy=[0.9],
-            quality={"final_loss": 0.5, "final_accuracy": 0.9, "eval_loss": 0.5, "eval_accuracy": 0.9},
-            rss_bytes=(400 + minor) * 2**20,
-            model={
-                "params": 203_530,
-                "flops_per_sample_forward": 407_000,
-                "flops_per_sample_train": 1_222_000,
-            },
-        )
-        self[key] = timing
-        return timing
+from tests.fixtures.backend import FixtureBackend
+from tests.fixtures.planted import PlantedTimings
+from tests.fixtures.release_runs import BISECT_MINORS, BISECT_PROFILE, START, record_bisect_run, write_matrix
 
 
 @dataclass
@@ -104,24 +33,18 @@ class PlantedBackend(FixtureBackend):
 
 @pytest.fixture
 def matrix_path(tmp_path: Path) -> Path:
-    path = tmp_path / "matrix.yaml"
-    path.write_text(MATRIX, encoding="utf-8")
-    return path
+    return write_matrix(tmp_path, BISECT_MINORS, BISECT_PROFILE)
 
 
 def _bisect(
-    matrix_path: Path, tmp_path: Path, timings: PlantedTimings, probe: bool = True
+    tmp_path: Path, timings: PlantedTimings, probe: bool = True
 ) -> tuple[BisectResult, PlantedBackend]:
-    source = load_source(matrix_path, "timeline")
-    settings = RunSettings.resolve("timeline", source.plan.profile, Overrides(probe=probe))
-    backend = PlantedBackend(timings=timings, start=1_800_000_000.0, seed=3)
-    request = BisectRequest("mlp_fit", ("input=numpy",), "2.12", "2.21", 5.0)
-    options = RunOptions(results_dir=tmp_path / "results")
-    return run_bisect(source, settings, options, request, RunObserver(), backend), backend
+    backend = PlantedBackend(timings=timings, start=START, seed=3)
+    return record_bisect_run(tmp_path, backend, probe), backend
 
 
-def test_a_planted_regression_is_found_with_every_probe_recorded(matrix_path: Path, tmp_path: Path) -> None:
-    result, backend = _bisect(matrix_path, tmp_path, PlantedTimings(16, 1.3, 0.01, {}))
+def test_a_planted_regression_is_found_with_every_probe_recorded(tmp_path: Path) -> None:
+    result, backend = _bisect(tmp_path, PlantedTimings(16, 1.3, 0.01, {}))
     assert result.answer is not None and result.exit_code() == 0
     assert (result.answer.kind, result.answer.first_bad, result.answer.last_good) == ("found", "2.16", "2.15")
     doc = read_bisect(result.path)
@@ -148,8 +71,8 @@ def test_a_planted_regression_is_found_with_every_probe_recorded(matrix_path: Pa
     assert len(run.probes) == len(probes)
 
 
-def test_a_release_too_noisy_to_decide_leaves_a_bracket(matrix_path: Path, tmp_path: Path) -> None:
-    result, _ = _bisect(matrix_path, tmp_path, PlantedTimings(17, 1.3, 0.01, {16: 0.05}), probe=False)
+def test_a_release_too_noisy_to_decide_leaves_a_bracket(tmp_path: Path) -> None:
+    result, _ = _bisect(tmp_path, PlantedTimings(17, 1.3, 0.01, {16: 0.05}), probe=False)
     assert result.answer is not None and result.exit_code() == 1
     answer = result.answer
     assert (answer.kind, answer.last_good, answer.first_bad, answer.undecided) == (
@@ -166,8 +89,8 @@ def test_a_release_too_noisy_to_decide_leaves_a_bracket(matrix_path: Path, tmp_p
     assert "no calibration probe" in result.doc["probes"][1]["reuse_note"]
 
 
-def test_no_regression_when_the_bad_end_is_not_slower(matrix_path: Path, tmp_path: Path) -> None:
-    result, backend = _bisect(matrix_path, tmp_path, PlantedTimings(99, 1.0, 0.01, {}), probe=False)
+def test_no_regression_when_the_bad_end_is_not_slower(tmp_path: Path) -> None:
+    result, backend = _bisect(tmp_path, PlantedTimings(99, 1.0, 0.01, {}), probe=False)
     assert result.answer is not None and result.answer.kind == "no regression"
     assert [p["release"] for p in result.doc["probes"]] == ["2.21"]
     assert sorted(set(backend.made)) == ["tf2.12-py3.11", "tf2.21-py3.11"]
