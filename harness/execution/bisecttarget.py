@@ -111,6 +111,8 @@ def _pick(arg: str, option: str, releases: dict[str, ImageSpec], where: str) -> 
 def resolve_target(source: MatrixSource, request: BisectRequest) -> BisectTarget:
     """The checked target of a bisection (ConfigError naming the option otherwise)."""
     matrix = source.matrix
+    if source.shard is not None:
+        raise ConfigError("--shard: a bisection probes one cell over releases; it is not sharded")
     if request.workload not in matrix.workloads:
         have = ", ".join(matrix.workloads)
         raise ConfigError(f"--workload {request.workload}: not a workload of {source.path} (have: {have})")

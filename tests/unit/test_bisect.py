@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from harness import cli
 from harness.execution.bisect import BisectResult
 from harness.execution.execute import Availability
 from harness.matrix.plan import Cell
+from harness.report.bisectsummary import bisect_summary
 from harness.results.bisectdoc import read_bisect
 from harness.results.store import load_run
 from tests.fixtures.backend import FixtureBackend
@@ -111,6 +113,8 @@ def test_no_regression_when_the_bad_end_is_not_slower(tmp_path: Path) -> None:
         (["--good", "2.12", "--bad", "2.21", "--param", "input"], "expected KEY=VALUE"),
         (["--good", "2.12", "--bad", "2.21", "--param", "batch_size=0"], "--param batch_size:"),
         (["--good", "2.12", "--bad", "2.21", "--max-repeats", "1"], "--max-repeats"),
+        (["--good", "2.12", "--bad", "2.21", "--shard", "1/2"], "--shard: a bisection"),
+        (["--good", "2.12", "--bad", "2.21", "--threshold", "nan"], "--threshold: expected a percentage"),
     ],
 )
 def test_bad_command_lines_exit_2_with_one_message(
@@ -149,3 +153,15 @@ def test_an_unpinned_axis_is_refused(
         "mlp_fit has more than one value for input (one of numpy, tfdata): pick one"
         in capsys.readouterr().err
     )
+
+
+def test_terminal_summary_names_the_answer_and_every_probe(tmp_path: Path) -> None:
+    result, _ = _bisect(tmp_path, PlantedTimings(16, 1.3, 0.01, {}), probe=False)
+    console = Console(record=True, width=160)
+    console.print(bisect_summary(result))
+    text = console.export_text()
+    assert "mlp_fit on cpu" in text and "TF 2.12 (good)" in text and "TF 2.21 (bad)" in text
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[1] for r in rows] == ["2.21", "2.16", "2.14", "2.15"]
+    assert text.count("not regressed") == 2 and "found: 2.16 is the first release that regressed" in text
+    assert str(result.path) in text.replace("\n", "")
