@@ -14,10 +14,16 @@ from harness.analysis.document import ANALYSIS_VERSION
 from harness.report import html as report
 from harness.results.store import RunData, load_run
 from tests.fixtures.planted import PlantedTimings
-from tests.fixtures.release_runs import bisect_backend, record_bisect_run, record_timeline_run
+from tests.fixtures.release_runs import (
+    bisect_backend,
+    record_bisect_run,
+    record_matrix_profile_run,
+    record_timeline_run,
+)
 from tests.snapshot import check_snapshot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +95,25 @@ def test_bisect_section_lists_every_probe(bisect_run: RunData) -> None:
     assert rows == [("1", "21"), ("2", "16"), ("3", "14"), ("4", "15")]
     assert part.count("<strong>regressed</strong>") == 2 and part.count("<strong>not regressed</strong>") == 2
     assert "reused" in part and '<a href="#bisect">' in html
+
+
+def test_the_repositorys_timeline_profile_gives_the_timeline_report(tmp_path: Path) -> None:
+    """`make matrix PROFILE=timeline` without Docker: every TF minor 2.5-2.21, four series, the boundary
+    between 2.15 and 2.16, the planted jump first in the table of changes."""
+    timings = PlantedTimings(16, 1.3, 0.01, {}, only="mlp_fit")
+    run = load_run(record_matrix_profile_run(tmp_path, ROOT / "matrix.yaml", "timeline", timings, 3))
+    doc = stored.load(run)
+    assert [(s.workload, s.params_short) for s in doc.timeline] == [
+        ("mlp_fit", "input=numpy"),
+        ("mlp_fit", "input=tfdata"),
+        ("mlp_loop", "mode=function"),
+        ("mlp_loop", "mode=graph"),
+    ]
+    for s in doc.timeline:
+        assert [p.tf_minor for p in s.points] == [f"2.{m}" for m in range(5, 22)]
+        assert [c.b_tf[:4] for c in s.changes if c.keras_boundary] == ["2.16"]
+    html = report.render_run_html(run)
+    part = section(html, '<h2 id="timeline">', '<h2 id="host">')
+    assert part.count('class="timeline-chart"') == 4 and part.count('<circle class="pt"') == 4 * 17
+    first = re.search(r"<tr><td>(mlp_\w+ · [^<]*)</td><td>(tf[\w.-]+)", part)
+    assert first is not None and first.group(1).startswith("mlp_fit") and first.group(2) == "tf2.15-py3.11"
