@@ -183,6 +183,9 @@ class ReleaseProber:
         good = self.good.release
         evidence = {"ratio": ev.ratio, "ratio_lo": ev.ratio_lo, "ratio_hi": ev.ratio_hi}
         ci = f"ratio {ev.ratio:.3f} [{ev.ratio_lo:.3f}, {ev.ratio_hi:.3f}] vs {good}"
+        if not math.isfinite(ev.ratio_lo):
+            why = f"fewer than two usable executions a side; {ev.n_contended} contended"
+            ci = f"no ratio CI vs {good} ({why})"
         limit = f"{1 + self.threshold_pct / 100:.3f}"
         if ev.b_n_ok == 0 or ev.a_n_ok == 0:
             side = release if ev.b_n_ok == 0 else good

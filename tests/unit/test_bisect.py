@@ -165,3 +165,17 @@ def test_terminal_summary_names_the_answer_and_every_probe(tmp_path: Path) -> No
     assert [r[1] for r in rows] == ["2.21", "2.16", "2.14", "2.15"]
     assert text.count("not regressed") == 2 and "found: 2.16 is the first release that regressed" in text
     assert str(result.path) in text.replace("\n", "")
+
+
+def test_a_contended_execution_is_rerun_and_excluded_from_the_probe(tmp_path: Path) -> None:
+    busy = frozenset({("tf2.21-py3.11-cpu/mlp_fit-numpy/bs32", 1, 0)})
+    backend = PlantedBackend(timings=PlantedTimings(16, 1.3, 0.01, {}), start=START, seed=3, busy=busy)
+    result = record_bisect_run(tmp_path, backend, probe=False)
+    first = result.doc["probes"][0]
+    assert first["release"] == "2.21" and first["n_contended"] == 1
+    assert first["n_probed"] == len(first["probed_repeats"]) == 3  # the re-run replaced it
+    records = load_run(result.path).records
+    kept = [r for r in records if r.get("rerun")]
+    assert [(r["cell_id"], r["repeat"], r["contention"]["contended"]) for r in kept] == [
+        ("tf2.21-py3.11-cpu/mlp_fit-numpy/bs32", 1, True)
+    ]
