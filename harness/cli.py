@@ -1,4 +1,4 @@
-"""The `harness` command: plan, build, run, report, compare, merge.
+"""The `harness` command: plan, build, run, report, compare, merge, images.
 
 Exit codes: 0 every runnable cell ok; 1 some cells failed, timed out or were OOM-killed (or a regression
 beyond the threshold in `compare`); 2 usage, config or environment error; 130 interrupted (resumable).
@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     _dirs(p)
     p.add_argument("runs", nargs="+", help="run folders or ids")
     p.add_argument("--run-id", help="id of the merged run (default: derived)")
+
+    p = sub.add_parser("images", help="list the images the harness built (`images prune`: drop unneeded)")
+    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
+    p.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="prune keeps what it needs")
+    p.add_argument("--cache-dir", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="prune: only show what would be removed")
     return parser
 
 
@@ -355,6 +361,16 @@ def cmd_merge(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace, console: Console) -> int:
+    from harness.execution.imagestore import list_images, prune_images
+    from harness.report.imagelist import print_images, print_prune
+
+    cache = cachedirs.root(args.cache_dir)  # prune: exit 1 when an image is still used by a container
+    if args.action == "prune":
+        return print_prune(console, prune_images(args.matrix, cache, dry_run=args.dry_run), args.dry_run)
+    return print_images(console, list_images(cache))
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "build": cmd_build,
@@ -362,6 +378,7 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "merge": cmd_merge,
+    "images": cmd_images,
 }
 
 
