@@ -15,7 +15,7 @@ from harness.timestamps import utc_iso
 def images_table(images: list[HarnessImage]) -> Table:
     table = Table(title=f"{len(images)} image(s) built by the harness", title_justify="left")
     for name in ("image", "tag", "TF", "size", "created", "last used", "wheels as of"):
-        table.add_column(name, no_wrap=name != "tag", overflow="fold")
+        table.add_column(name, no_wrap=name != "wheels as of", overflow="fold")
     for image in images:
         table.add_row(
             Text(image.name),
@@ -24,7 +24,7 @@ def images_table(images: list[HarnessImage]) -> Table:
             fmt_bytes(image.size),
             utc_iso(image.created) if image.created else "-",
             Text(image.last_used or "never"),
-            Text(image.wheels_as_of or "-"),
+            Text(image.wheels_as_of[:10] or "-"),
         )
     return table
 
