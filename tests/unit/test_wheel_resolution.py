@@ -13,8 +13,9 @@ import pytest
 
 from harness.errors import BuildError
 from harness.images.asof import POLICY, Basis, anchor_of, parse_upload_times, policy_for, release_basis
+from harness.images.enginespec import ContainerOutcome, ContainerRequest
 from harness.images.pipcmd import pip_download_command, pip_env, sdist_download_command, target_pip
-from harness.images.sdists import build_command, is_pure_wheel, unsatisfied_requirement
+from harness.images.sdists import ContainerWheelBuilder, build_command, is_pure_wheel, unsatisfied_requirement
 from harness.images.wheelhouse import LockedWheel, WheelLock, lock_key, platform_tags
 
 PAGE = {
@@ -140,3 +141,51 @@ def test_host_pip_evaluates_markers_as_the_target_python(tmp_path: Path, python:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = sorted(p.name.split("-")[0] for p in dest.iterdir())
     assert got == (["app", "backport"] if want_backport else ["app"])
+
+
+class FakeBuildEngine:
+    """run_container of a sdist build: writes ``wheel_name`` into the /out mount (or fails)."""
+
+    def __init__(self, wheel_name: str, exit_code: int = 0) -> None:
+        self.wheel_name = wheel_name
+        self.exit_code = exit_code
+        self.requests: list[ContainerRequest] = []
+
+    def run_container(self, req: ContainerRequest, monitor: object = None) -> ContainerOutcome:
+        self.requests.append(req)
+        out = next(m.source for m in req.mounts if m.target == "/out")
+        if self.exit_code == 0:
+            (Path(out) / self.wheel_name).write_bytes(b"PK")
+        return ContainerOutcome(self.exit_code, False, False, "building wheel\n", 0.0, 1.0, "c1")
+
+
+def _sdist(tmp_path: Path) -> Path:
+    sdist = tmp_path / "src" / "wrapt-1.12.1.tar.gz"
+    sdist.parent.mkdir()
+    sdist.write_bytes(b"sdist bytes")
+    return sdist
+
+
+def test_sdist_is_built_once_in_the_base_without_network(tmp_path: Path):
+    engine = FakeBuildEngine("wrapt-1.12.1-py3-none-any.whl")
+    build = ContainerWheelBuilder(engine, "tfmh/base-bullseye:x", tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
+    sdist = _sdist(tmp_path)
+    wheel = build(sdist)
+    assert wheel.name == "wrapt-1.12.1-py3-none-any.whl" and wheel.is_file()
+    assert build(sdist) == wheel and len(engine.requests) == 1  # cached by the sdist's hash
+    (req,) = engine.requests
+    assert req.image == "tfmh/base-bullseye:x" and req.command[-1] == "/in/wrapt-1.12.1.tar.gz"
+    assert {m.target: m.read_only for m in req.mounts} == {"/in": True, "/out": False}
+
+
+@pytest.mark.parametrize(
+    ("wheel_name", "exit_code", "match"),
+    [("wrapt-1.12.1-cp39-cp39-linux_x86_64.whl", 0, "not pure Python"), ("x.whl", 1, "failed")],
+)
+def test_a_failed_or_compiled_sdist_build_is_refused(
+    tmp_path: Path, wheel_name: str, exit_code: int, match: str
+):
+    engine = FakeBuildEngine(wheel_name, exit_code)
+    build = ContainerWheelBuilder(engine, "tfmh/base-bullseye:x", tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
+    with pytest.raises(BuildError, match=match):
+        build(_sdist(tmp_path))
