@@ -1,4 +1,4 @@
-"""The `harness` command: plan, build, run, report, compare, merge, bisect.
+"""The `harness` command: plan, build, run, report, compare, merge, images, bisect.
 
 Exit codes: 0 every runnable cell ok; 1 some cells failed, timed out or were OOM-killed (or a regression
 beyond the threshold in `compare`); 2 usage, config or environment error; 130 interrupted (resumable).
@@ -46,7 +46,9 @@ def _verbose(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _runners(p: argparse.ArgumentParser) -> None:
+def _measuring(p: argparse.ArgumentParser) -> None:
+    """Where and how `run` (and `bisect`) execute; the measuring options are profile keys too (the command
+    line wins)."""
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--runner", choices=["docker", "local"], default="docker")
     p.add_argument(
@@ -56,10 +58,6 @@ def _runners(p: argparse.ArgumentParser) -> None:
         help="interpreter for --runner local; repeatable: each image runs in the one with its TF and Python"
         " minor (IMAGE=PATH pins one image)",
     )
-
-
-def _measuring(p: argparse.ArgumentParser) -> None:
-    """The measuring options of `run` (and `bisect`): each a profile key too; the command line wins."""
     p.add_argument("--repeats", type=int, help="minimum repeats (default: the profile's)")
     p.add_argument("--timeout", type=float, help="per-execution timeout in seconds (default: the profile's)")
     p.add_argument("--cpus", type=float, help="CPU limit per container")
@@ -109,7 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
     _common(p)
     _dirs(p)
-    _runners(p)
     p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
     _measuring(p)
     _verbose(p)
@@ -125,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad", required=True, metavar="RELEASE", help="a later, bad TF release, e.g. 2.21")
     p.add_argument("--threshold", type=float, required=True, metavar="PCT", help="slowdown vs good, percent")
     _dirs(p)
-    _runners(p)
     _measuring(p)
     _verbose(p)
     p.add_argument("--report", action="store_true", help="render the HTML report at the end")
@@ -154,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     _dirs(p)
     p.add_argument("runs", nargs="+", help="run folders or ids")
     p.add_argument("--run-id", help="id of the merged run (default: derived)")
+
+    p = sub.add_parser("images", help="list the images the harness built (`images prune`: drop unneeded)")
+    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
+    p.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="prune keeps what it needs")
+    p.add_argument("--cache-dir", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="prune: only show what would be removed")
     return parser
 
 
@@ -295,29 +297,14 @@ def _render(
     console: Console,
     include_contended: bool = False,
 ) -> Path:
-    from harness.analysis.stored import refresh_all
-    from harness.report.html import render_run_report, render_site_index
-    from harness.results.store import RunData, list_runs, load_run, load_runs
+    from harness.report.site import render_with_index
 
-    # read (and validate) everything first: an invalid run to report exits 2 before anything is written;
-    # an invalid run among the history or the other runs of the folder is skipped with a warning
-    run = load_run(run_path)
-    here = run_path.resolve()
-    history: list[RunData] = []
-    skipped: list[tuple[Path, str]] = []
-    if history_dir is not None:
-        history, skipped = load_runs([p for p in list_runs(history_dir) if p.resolve() != here])
-    others, skipped_others = load_runs([p for p in list_runs(run_path.parent) if p.resolve() != here])
-    skipped += [s for s in skipped_others if s not in skipped]
-    runs = sorted([run, *others], key=lambda r: r.path.name)
+    done = render_with_index(run_path, reports_dir, history_dir, include_contended)
     warn = Console(stderr=True, highlight=False)
-    for path, why in skipped:
+    for path, why in done.skipped:
         warn.print(Text.assemble(("warning: ", "bold yellow"), f"skipped run {path}: {why}"), soft_wrap=True)
-    refresh_all([run, *history, *others])  # stale or missing analyses are recomputed once and stored
-    page = render_run_report(run, reports_dir, history=history, include_contended=include_contended)
-    index = render_site_index(reports_dir, runs)
-    console.print(Text(f"report: {page}\nsite index: {index}"))
-    return page
+    console.print(Text(f"report: {done.page}\nsite index: {done.index}"))
+    return done.page
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -371,6 +358,16 @@ def cmd_merge(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace, console: Console) -> int:
+    from harness.execution.imagestore import list_images, prune_images
+    from harness.report.imagelist import print_images, print_prune
+
+    cache = cachedirs.root(args.cache_dir)  # prune: exit 1 when an image is still used by a container
+    if args.action == "prune":
+        return print_prune(console, prune_images(args.matrix, cache, dry_run=args.dry_run), args.dry_run)
+    return print_images(console, list_images(cache))
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "build": cmd_build,
@@ -378,6 +375,7 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "merge": cmd_merge,
+    "images": cmd_images,
     "bisect": cmd_bisect,
 }
 
