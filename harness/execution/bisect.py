@@ -195,7 +195,8 @@ class ReleaseProber:
         if ev.side == "within":
             return ProbeResult(release, "not regressed", f"{ci}: the whole CI is at most {limit}", evidence)
         if rounds >= self.max_repeats:
-            why = f"{ci} reaches across {limit} after {rounds} executions each (the repeat cap)"
+            across = f" reaches across {limit}" if math.isfinite(ev.ratio_lo) else ""
+            why = f"{ci}{across} after {rounds} executions each (the repeat cap)"
             return ProbeResult(release, "inconclusive", why, evidence)
         return None
 

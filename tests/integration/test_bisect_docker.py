@@ -42,7 +42,9 @@ def test_bisect_over_three_real_images(tmp_path: Path) -> None:
     for probe in doc["probes"]:
         assert probe["decision"] != "skipped", probe["reason"]
         assert 3 <= probe["rounds"] <= doc["max_repeats"] == 3
-        assert probe["n_probed"] + probe["n_contended"] >= 1 and probe["ratio"] is not None
+        # on a busy host every execution may be contended (excluded): then there is no ratio, and it says so
+        assert probe["ratio"] is not None or "no ratio CI" in probe["reason"], probe["reason"]
+        assert len(probe["probed_repeats"]) == len(probe["good_repeats"]) == probe["rounds"]
         mine = [r for r in run.records if r["cell_id"] == probe["cell_id"] and not r.get("rerun")]
         assert sorted(r["repeat"] for r in mine) == probe["probed_repeats"]
         assert all(r["status"] == "ok" for r in mine), [r["reason"] for r in mine]
