@@ -4,7 +4,8 @@ so builds install exactly those, offline. With a lock and matching wheels presen
 
 A requirement set that pins its TF package exactly is resolved as of that release (harness.images.asof: pip
 sees only files uploaded before it); the lock records that basis. Requirements with no wheel as of then are
-built from their sdist in the image's base (harness.images.sdists) and locked with their source's hash."""
+built from their sdist in a builder base of the image's suite (harness.images.sdists) and locked with their
+source's hash."""
 
 from __future__ import annotations
 
