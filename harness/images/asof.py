@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from harness.errors import BuildError
 
 #: named in every lock key that uses it: bump when the rule changes
-POLICY = "as-of-release/1"
+POLICY = "as-of-release/2"
 DEFAULT_INDEX = "https://pypi.org/simple"
 #: files of the anchor release uploaded up to this long after its newest file are still "of the release"
 _SLACK = timedelta(seconds=1)

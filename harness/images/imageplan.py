@@ -16,7 +16,7 @@ from harness import cachedirs
 from harness.atomicfile import write_text
 from harness.digest import doc_sha256
 from harness.errors import BuildError
-from harness.images.bootstrap import ensure_base, recipe_for
+from harness.images.bootstrap import builder_recipe_for, ensure_base, recipe_for
 from harness.images.engine import DockerEngine
 from harness.images.sdists import ContainerWheelBuilder, WheelBuilder
 from harness.images.wheelhouse import WheelLock, platform_tags, read_lock, resolve_lock
@@ -236,7 +236,8 @@ def plan_image(
         ev.step(spec.name, "base", f"bootstrap:{spec.base.suite}")
         base_ref, base_id = ensure_base(spec.base, engine, cache_dir, on_log)
         glibc = SUITE_GLIBC_MINOR[spec.base.suite]
-        builder = ContainerWheelBuilder(engine, base_ref, cache_dir, spec.python, on_log)
+        builder_base = builder_recipe_for(spec.base)
+        builder = ContainerWheelBuilder(engine, builder_base, cache_dir, spec.python, on_log)
     reqs = requirements_for(spec)
     ev.step(spec.name, "wheels", f"{len(reqs)} requirement(s)")
     lock = resolve_lock(

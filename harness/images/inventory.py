@@ -6,9 +6,9 @@ the bootstrap bases); nothing else is listed or removed. "Last used" comes from 
 that the docker backend updates whenever it starts a container from an image.
 
 An image is still needed when its tag is the one an image of the matrix (any profile) gets today, or it is
-the bootstrap base of such an image. The tag is recomputed from what is already here (base in the engine,
-wheel lock in the cache), nothing is downloaded; when an image's tag cannot be known that way (no lock yet),
-every tag of that image name is kept.
+the bootstrap base (or builder base) of such an image. The tag is recomputed from what is already here (base
+in the engine, wheel lock in the cache), nothing is downloaded; when an image's tag cannot be known that way
+(no lock yet), every tag of that image name is kept.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Protocol
 from harness import cachedirs
 from harness.atomicfile import write_text
 from harness.errors import EngineError
-from harness.images.bootstrap import recipe_for
+from harness.images.bootstrap import builder_recipe_for, recipe_for
 from harness.images.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE, ImageInfo, split_ref
 from harness.images.imageplan import known_plan
 from harness.matrix.config import BootstrapBase, ImageSpec
@@ -135,7 +135,7 @@ def needed(specs: Iterable[ImageSpec], engine: ImageEngine, cache_dir: Path, doc
     unknown: set[str] = set()
     for spec in specs:
         if isinstance(spec.base, BootstrapBase):
-            tags.add(recipe_for(spec.base).ref)
+            tags |= {recipe_for(spec.base).ref, builder_recipe_for(spec.base).ref}
         plan = known_plan(spec, engine, cache_dir, docker_dir)  # type: ignore[arg-type]
         if plan is None:
             unknown.add(spec.name)

@@ -1,8 +1,10 @@
 """Requirements with no wheel for the image's Python as of its release (``termcolor~=1.1.0`` and
-``wrapt~=1.12.1`` of TF 2.5, ``jax>=0.3.15`` of TF 2.12): their sdist is fetched on the host and built into a
-wheel inside the image's own bootstrap base (its python3 with Debian's setuptools/wheel, no network, no
-compiler), so the image still installs wheels only. A C extension that needs a compiler is left out when the
-package falls back to pure Python (wrapt does); a built wheel that is not pure Python is refused."""
+``wrapt~=1.12.1`` of TF 2.5, ``wrapt 1.14.1`` on Python 3.11 for TF 2.12-2.15, ``jax>=0.3.15`` of TF 2.12):
+their sdist is fetched on the host and built into a wheel in a container of the image's *builder* base (the
+same Debian suite and python3 plus gcc and the Python headers, no network), as ``pip install`` did on a
+machine with a compiler when the release was current; the image still installs wheels only. A built wheel
+must be pure or tagged for the base's own interpreter on plain ``linux_*`` (a tag only a local build has: the
+index serves no such wheels); anything else is refused."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from harness import cachedirs
 from harness.digest import file_sha256
 from harness.errors import BuildError
+from harness.images.bootstrap import BaseRecipe, ensure_recipe
 from harness.images.engine import DockerEngine
 from harness.images.enginespec import ContainerRequest, Mount
 from harness.images.pipcmd import pip_env, sdist_download_command
@@ -45,6 +48,20 @@ def is_sdist(filename: str) -> bool:
 
 def is_pure_wheel(filename: str) -> bool:
     return filename.endswith("-none-any.whl")
+
+
+def local_platform(filename: str) -> str | None:
+    """The plain ``linux_*`` platform tag of a locally built wheel, None for a pure one."""
+    return None if is_pure_wheel(filename) else filename.removesuffix(".whl").rsplit("-", 1)[-1]
+
+
+def usable_built_wheel(filename: str, python: str) -> bool:
+    """Pure, or built for CPython ``python`` on plain linux (what a build in the base produces)."""
+    if is_pure_wheel(filename):
+        return True
+    parts = filename.removesuffix(".whl").split("-")
+    cp = "cp" + python.replace(".", "")
+    return len(parts) in (5, 6) and parts[-3] == cp and parts[-2] == cp and parts[-1].startswith("linux_")
 
 
 def build_command(sdist_name: str) -> list[str]:
@@ -91,22 +108,31 @@ def fetch_sdist(
 
 
 class ContainerWheelBuilder:
-    """Builds sdists into wheels in containers of a bootstrap base; the wheels are cached by sdist hash."""
+    """Builds sdists into wheels in containers of a builder base (made when first needed); the wheels are
+    cached by builder and sdist hash."""
 
     def __init__(
-        self, engine: DockerEngine, base_ref: str, cache_dir: Path, python: str, on_log: Callable[[str], None]
+        self,
+        engine: DockerEngine,
+        recipe: BaseRecipe,
+        cache_dir: Path,
+        python: str,
+        on_log: Callable[[str], None],
     ) -> None:
         self.engine = engine
-        self.base_ref = base_ref
+        self.recipe = recipe
+        self.base_ref = recipe.ref
         self.cache_dir = cache_dir
         self.python = python
         self.on_log = on_log
 
     def __call__(self, sdist: Path) -> Path:
-        folder = cachedirs.built_wheels(self.cache_dir, self.python) / file_sha256(sdist)[:16]
+        built = cachedirs.built_wheels(self.cache_dir, self.python)
+        folder = built / f"{self.recipe.digest}-{file_sha256(sdist)[:16]}"
         cached = sorted(folder.glob("*.whl")) if folder.is_dir() else []
         if cached:
             return cached[0]
+        ensure_recipe(self.recipe, self.engine, self.cache_dir, self.on_log)
         self.on_log(f"building a wheel from {sdist.name} in {self.base_ref}")
         folder.parent.mkdir(parents=True, exist_ok=True)
         out = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
@@ -131,10 +157,10 @@ class ContainerWheelBuilder:
                 raise BuildError(
                     f"building a wheel from {sdist.name} in {self.base_ref} failed ({log_path}):\n{tail}"
                 )
-            if not is_pure_wheel(wheels[0].name):
+            if not usable_built_wheel(wheels[0].name, self.python):
                 raise BuildError(
-                    f"{sdist.name} built into {wheels[0].name}, which is not pure Python; the bootstrap "
-                    "base has no compiler (pin a version of it that has a wheel)"
+                    f"{sdist.name} built into {wheels[0].name}, which is neither pure Python nor for "
+                    f"CPython {self.python} on linux"
                 )
             shutil.rmtree(folder, ignore_errors=True)
             out.replace(folder)

@@ -4,7 +4,8 @@ so builds install exactly those, offline. With a lock and matching wheels presen
 
 A requirement set that pins its TF package exactly is resolved as of that release (harness.images.asof: pip
 sees only files uploaded before it); the lock records that basis. Requirements with no wheel as of then are
-built from their sdist in the image's base (harness.images.sdists) and locked with their source's hash."""
+built from their sdist in a builder base of the image's suite (harness.images.sdists) and locked with their
+source's hash."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from harness.digest import doc_sha256, file_sha256
 from harness.errors import BuildError
 from harness.images.asof import Basis, Fetch, policy_for, release_basis
 from harness.images.pipcmd import pip_download_command, pip_env
-from harness.images.sdists import WheelBuilder, fetch_sdist, unsatisfied_requirement
+from harness.images.sdists import WheelBuilder, fetch_sdist, local_platform, unsatisfied_requirement
 from harness.subproc import run_logged
 
 LOCK_VERSION = 2
@@ -230,12 +231,14 @@ def _resolve_as_of(
     wdir.mkdir(parents=True, exist_ok=True)
     links = Path(tempfile.mkdtemp(prefix=".links-", dir=wdir))
     sources: dict[str, tuple[str, str]] = {}  # built wheel file -> (sdist file, sdist sha256)
+    local: set[str] = set()  # plain linux_* tags of built wheels: pip must accept them too
     what = f"wheel download for image {image} ({' '.join(reqs)}) as of {basis.uploaded_prior_to}"
     try:
         while True:
             try:
+                tags = [*platforms, *sorted(local)]
                 tmp = _download(
-                    reqs, python, platforms, cache_dir, what, on_log, log, links, basis.uploaded_prior_to
+                    reqs, python, tags, cache_dir, what, on_log, log, links, basis.uploaded_prior_to
                 )
                 break
             except BuildError:
@@ -247,6 +250,7 @@ def _resolve_as_of(
                     raise
                 wheel = build(sdist)
                 shutil.copy2(wheel, links / wheel.name)
+                local |= {tag for tag in [local_platform(wheel.name)] if tag}
                 sources[wheel.name] = (sdist.name, file_sha256(sdist))
         try:
             wheels = _store(tmp, wdir)

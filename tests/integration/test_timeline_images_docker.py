@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cachedirs import default_root, wheel_locks
+from harness.cachedirs import default_root
+from harness.images.asof import POLICY
+from harness.images.wheelhouse import lock_key, lock_path, platform_tags
 from harness.matrix.config import load_matrix
+from harness.matrix.testedconfigs import SUITE_GLIBC_MINOR
 from harness.results.resultdocs import validate_record
 from harness.results.store import load_run
 
@@ -85,8 +88,9 @@ def test_bullseye_and_bookworm_images_run_the_ci_workloads(tmp_path: Path) -> No
         tags |= {r["runner"]["image_tag"] for r in mine}
 
     # the old release's lock: resolved as of its upload, and what it resolved to imports (numpy 1.x)
-    locks = [json.loads(p.read_text()) for p in wheel_locks(default_root(), "3.9").glob("*.json")]
-    (lock,) = [d for d in locks if d["requirements"] == ["tensorflow-cpu==2.11.1"] and d.get("basis")]
+    reqs = ["tensorflow-cpu==2.11.1"]
+    key = lock_key(reqs, "3.9", platform_tags(SUITE_GLIBC_MINOR["bullseye"]), POLICY)
+    lock = json.loads(lock_path(default_root(), "3.9", key).read_text(encoding="utf-8"))
     assert lock["basis"]["uploaded_prior_to"].startswith("2023-03-20T")
     numpy = next(w for w in lock["wheels"] if w["name"] == "numpy")
     assert numpy["version"].startswith("1."), numpy

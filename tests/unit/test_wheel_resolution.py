@@ -13,10 +13,19 @@ import pytest
 
 from harness.errors import BuildError
 from harness.images.asof import POLICY, Basis, anchor_of, parse_upload_times, policy_for, release_basis
+from harness.images.bootstrap import builder_recipe_for
 from harness.images.enginespec import ContainerOutcome, ContainerRequest
 from harness.images.pipcmd import pip_download_command, pip_env, sdist_download_command, target_pip
-from harness.images.sdists import ContainerWheelBuilder, build_command, is_pure_wheel, unsatisfied_requirement
+from harness.images.sdists import (
+    ContainerWheelBuilder,
+    build_command,
+    is_pure_wheel,
+    local_platform,
+    unsatisfied_requirement,
+    usable_built_wheel,
+)
 from harness.images.wheelhouse import LockedWheel, WheelLock, lock_key, platform_tags
+from harness.matrix.config import BootstrapBase
 
 PAGE = {
     "files": [
@@ -112,9 +121,12 @@ def test_unsatisfied_requirement_is_read_from_pip_output():
         == "jax>=0.3.15"
     )
     assert unsatisfied_requirement("ERROR: ResolutionImpossible: conflicting dependencies") is None
-    assert is_pure_wheel("termcolor-1.1.0-py3-none-any.whl") and not is_pure_wheel(
-        "wrapt-1.12.1-cp39-cp39-linux_x86_64.whl"
-    )
+    assert is_pure_wheel("termcolor-1.1.0-py3-none-any.whl")
+    assert not is_pure_wheel("wrapt-1.14.1-cp39-cp39-linux_x86_64.whl")
+    # wrapt 1.14 built without a compiler: tagged for the base's interpreter, and pip must accept linux_x86_64
+    assert usable_built_wheel("wrapt-1.14.1-cp311-cp311-linux_x86_64.whl", "3.11")
+    assert local_platform("wrapt-1.14.1-cp311-cp311-linux_x86_64.whl") == "linux_x86_64"
+    assert local_platform("termcolor-1.1.0-py3-none-any.whl") is None
 
 
 def _wheel(folder: Path, name: str, requires: list[str]) -> None:
@@ -143,6 +155,9 @@ def test_host_pip_evaluates_markers_as_the_target_python(tmp_path: Path, python:
     assert got == (["app", "backport"] if want_backport else ["app"])
 
 
+BUILDER = builder_recipe_for(BootstrapBase(kind="bootstrap", suite="bullseye"))
+
+
 class FakeBuildEngine:
     """run_container of a sdist build: writes ``wheel_name`` into the /out mount (or fails)."""
 
@@ -150,6 +165,9 @@ class FakeBuildEngine:
         self.wheel_name = wheel_name
         self.exit_code = exit_code
         self.requests: list[ContainerRequest] = []
+
+    def image_id(self, tag: str) -> str | None:
+        return "sha256:builder" if tag == BUILDER.ref else None
 
     def run_container(self, req: ContainerRequest, monitor: object = None) -> ContainerOutcome:
         self.requests.append(req)
@@ -168,24 +186,29 @@ def _sdist(tmp_path: Path) -> Path:
 
 def test_sdist_is_built_once_in_the_base_without_network(tmp_path: Path):
     engine = FakeBuildEngine("wrapt-1.12.1-py3-none-any.whl")
-    build = ContainerWheelBuilder(engine, "tfmh/base-bullseye:x", tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
+    build = ContainerWheelBuilder(engine, BUILDER, tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
     sdist = _sdist(tmp_path)
     wheel = build(sdist)
     assert wheel.name == "wrapt-1.12.1-py3-none-any.whl" and wheel.is_file()
     assert build(sdist) == wheel and len(engine.requests) == 1  # cached by the sdist's hash
     (req,) = engine.requests
-    assert req.image == "tfmh/base-bullseye:x" and req.command[-1] == "/in/wrapt-1.12.1.tar.gz"
+    assert req.image == BUILDER.ref and req.command[-1] == "/in/wrapt-1.12.1.tar.gz"
+    assert BUILDER.ref.startswith("tfmh/builder-bullseye:") and "build-essential" in BUILDER.packages
     assert {m.target: m.read_only for m in req.mounts} == {"/in": True, "/out": False}
 
 
 @pytest.mark.parametrize(
     ("wheel_name", "exit_code", "match"),
-    [("wrapt-1.12.1-cp39-cp39-linux_x86_64.whl", 0, "not pure Python"), ("x.whl", 1, "failed")],
+    [
+        ("wrapt-1.12.1-cp311-cp311-linux_x86_64.whl", 0, "neither pure Python nor for CPython 3.9"),
+        ("wrapt-1.12.1-cp39-cp39-manylinux2014_x86_64.whl", 0, "neither pure"),
+        ("x.whl", 1, "failed"),
+    ],
 )
 def test_a_failed_or_compiled_sdist_build_is_refused(
     tmp_path: Path, wheel_name: str, exit_code: int, match: str
 ):
     engine = FakeBuildEngine(wheel_name, exit_code)
-    build = ContainerWheelBuilder(engine, "tfmh/base-bullseye:x", tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
+    build = ContainerWheelBuilder(engine, BUILDER, tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
     with pytest.raises(BuildError, match=match):
         build(_sdist(tmp_path))
