@@ -29,12 +29,13 @@ ARG BASE_ID
 ARG CUDA=
 ARG CUDNN=
 ARG BUILD_NOTE=
+ARG WHEELS_AS_OF=
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
     TFMH_IMAGE=${IMAGE_NAME} TFMH_TF_VERSION=${TF_VERSION} TFMH_TF_PACKAGE=${TF_PACKAGE}
 LABEL tfmh="1" tfmh.image="${IMAGE_NAME}" tfmh.tf="${TF_VERSION}" tfmh.package="${TF_PACKAGE}" \
       tfmh.python="${PYTHON_VERSION}" tfmh.base="${BASE_DESC}" tfmh.base_id="${BASE_ID}" \
-      tfmh.cuda="${CUDA}" tfmh.cudnn="${CUDNN}" tfmh.note="${BUILD_NOTE}"
+      tfmh.cuda="${CUDA}" tfmh.cudnn="${CUDNN}" tfmh.note="${BUILD_NOTE}" tfmh.wheels_as_of="${WHEELS_AS_OF}"
 USER ${BENCH_UID}:${BENCH_UID}
 WORKDIR /tmp
 CMD ["python3", "-c", "import tensorflow as tf; print(tf.__version__)"]

@@ -3,12 +3,14 @@
 ``$TFMH_CACHE_DIR`` or ``~/.cache/tf-matrix-harness`` (``--cache-dir`` overrides both)::
 
     bases/           bootstrap base tarballs (and their rootfs while debootstrap runs)
-    wheelhouse/<py>/ downloaded wheels; locks/ holds the wheel locks
+    wheelhouse/<py>/ downloaded wheels; locks/ holds the wheel locks, sdists/ the source distributions of
+                     requirements with no wheel, built/<sdist-hash>/ the wheels built from them in the base
     data/mnist/      the verified mnist.npz
     venvs/           native TF interpreters (harness.images.nativeenv)
     logs/            the full log of every step (debootstrap, pip download, docker build, pulls)
     tmp/             build contexts while an image builds
     .images.lock     serialises image preparation between harness processes
+    images-used.json when a container was last started from each harness image (``harness images``)
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ def wheel_locks(cache: Path, python: str) -> Path:
     return wheelhouse(cache, python) / "locks"
 
 
+def sdists(cache: Path, python: str) -> Path:
+    return wheelhouse(cache, python) / "sdists"
+
+
+def built_wheels(cache: Path, python: str) -> Path:
+    """Wheels built from sdists inside a bootstrap base, one folder per sdist (named by its hash)."""
+    return wheelhouse(cache, python) / "built"
+
+
 def mnist(cache: Path) -> Path:
     return cache / "data" / "mnist"
 
@@ -57,6 +68,10 @@ def logs(cache: Path) -> Path:
 
 def build_contexts(cache: Path) -> Path:
     return cache / "tmp"
+
+
+def image_uses(cache: Path) -> Path:
+    return cache / "images-used.json"
 
 
 def images_lock(cache: Path) -> Path:

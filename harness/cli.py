@@ -1,4 +1,4 @@
-"""The `harness` command: plan, build, run, report, compare, merge.
+"""The `harness` command: plan, build, run, report, compare, merge, images, bisect.
 
 Exit codes: 0 every runnable cell ok; 1 some cells failed, timed out or were OOM-killed (or a regression
 beyond the threshold in `compare`); 2 usage, config or environment error; 130 interrupted (resumable).
@@ -13,8 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -23,9 +23,6 @@ from harness import __version__, cachedirs
 from harness.errors import BuildError, ConfigError, HarnessError
 from harness.execution.settings import Overrides, RunOptions, RunSettings
 from harness.matrix.source import MatrixSource, load_source
-
-if TYPE_CHECKING:
-    from harness.execution.session import RunResult
 
 EXIT_INTERRUPTED = 130
 
@@ -49,26 +46,10 @@ def _verbose(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"tf-matrix-harness {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("plan", help="show the cells of a profile and which are unavailable and why")
-    _common(p)
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument(
-        "--offline", action="store_true", help="do not ask the Docker engine (GPU/registry checks)"
-    )
-
-    p = sub.add_parser("build", help="build the images a profile needs")
-    _common(p)
+def _measuring(p: argparse.ArgumentParser) -> None:
+    """Where and how `run` (and `bisect`) execute; the measuring options are profile keys too (the command
+    line wins)."""
     p.add_argument("--cache-dir", type=Path)
-    _verbose(p)
-
-    p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
-    _common(p)
-    _dirs(p)
     p.add_argument("--runner", choices=["docker", "local"], default="docker")
     p.add_argument(
         "--python",
@@ -77,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpreter for --runner local; repeatable: each image runs in the one with its TF and Python"
         " minor (IMAGE=PATH pins one image)",
     )
-    p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
     p.add_argument("--repeats", type=int, help="minimum repeats (default: the profile's)")
     p.add_argument("--timeout", type=float, help="per-execution timeout in seconds (default: the profile's)")
     p.add_argument("--cpus", type=float, help="CPU limit per container")
@@ -105,9 +85,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with a copy of mnist.npz (air-gapped hosts; default: downloaded once into the cache and "
         "checked against the pinned sha256), mounted read-only at /data",
     )
-    _verbose(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"tf-matrix-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plan", help="show the cells of a profile and which are unavailable and why")
+    _common(p)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument(
+        "--offline", action="store_true", help="do not ask the Docker engine (GPU/registry checks)"
+    )
+
+    p = sub.add_parser("build", help="build the images a profile needs")
+    _common(p)
     p.add_argument("--cache-dir", type=Path)
+    _verbose(p)
+
+    p = sub.add_parser("run", help="build what is missing, then run every cell x repeat")
+    _common(p)
+    _dirs(p)
+    p.add_argument("--resume", metavar="RUN", help="continue RUN (id or path): skip cells already done")
+    _measuring(p)
+    _verbose(p)
     p.add_argument("--strict", action="store_true", help="unavailable cells count as failures (nightly CI)")
+    p.add_argument("--report", action="store_true", help="render the HTML report at the end")
+
+    p = sub.add_parser("bisect", help="find the first TF release whose step time regressed beyond PCT")
+    _common(p)
+    p.set_defaults(profile="timeline", resume=None)  # sizing, params, quiet settings; --shard is ignored
+    p.add_argument("--workload", required=True, help="the cell's workload, e.g. mlp_fit")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a cell parameter")
+    p.add_argument("--good", required=True, metavar="RELEASE", help="a good TF release, e.g. 2.12")
+    p.add_argument("--bad", required=True, metavar="RELEASE", help="a later, bad TF release, e.g. 2.21")
+    p.add_argument("--threshold", type=float, required=True, metavar="PCT", help="slowdown vs good, percent")
+    _dirs(p)
+    _measuring(p)
+    _verbose(p)
     p.add_argument("--report", action="store_true", help="render the HTML report at the end")
 
     p = sub.add_parser("report", help="render reports/<run-id>/index.html and reports/index.html")
@@ -134,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     _dirs(p)
     p.add_argument("runs", nargs="+", help="run folders or ids")
     p.add_argument("--run-id", help="id of the merged run (default: derived)")
+
+    p = sub.add_parser("images", help="list the images the harness built (`images prune`: drop unneeded)")
+    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
+    p.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="prune keeps what it needs")
+    p.add_argument("--cache-dir", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="prune: only show what would be removed")
     return parser
 
 
@@ -197,23 +219,16 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 # --------------------------------------------------------------------------------------------------- run
 
 
+#: the option (argparse dest) of an `Overrides` field, when it is not the field's name without _s/_pct
+ARG_OF = {"mem_limit": "memory"}
+
+
 def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSettings, RunOptions]:
     """The command line's values as given (None: not given, the profile decides), checked once."""
-    overrides = Overrides(
-        repeats=args.repeats,
-        timeout_s=args.timeout,
-        cpus=args.cpus,
-        mem_limit=args.memory,
-        cpuset=args.cpuset,
-        margin_pct=args.margin,
-        target_ci_pct=args.target_ci,
-        max_repeats=args.max_repeats,
-        budget=args.budget,
-        quiet_wait_s=args.quiet_wait,
-        quiet_threshold=args.quiet_threshold,
-        reruns=args.reruns,
-        probe=args.probe,
-    )
+    names = {
+        f.name: ARG_OF.get(f.name, f.name.removesuffix("_s").removesuffix("_pct")) for f in fields(Overrides)
+    }
+    overrides = Overrides(**{field: getattr(args, arg) for field, arg in names.items()})
     settings = RunSettings.resolve(args.profile, source.plan.profile, overrides)
     options = RunOptions(
         results_dir=args.results_dir,
@@ -229,7 +244,7 @@ def _run_settings(args: argparse.Namespace, source: MatrixSource) -> tuple[RunSe
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.execution.session import run_matrix
-    from harness.report.console import public_record_table, summary_table
+    from harness.report.console import adaptive_line, public_record_table, summary_table
     from harness.report.runprogress import ProgressObserver
 
     source = _source(args)
@@ -248,28 +263,30 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             return EXIT_INTERRUPTED
     if result.analysis is not None:
         console.print(summary_table(result.analysis))
-        record = public_record_table(result.analysis)
-        if record is not None:
+        if (record := public_record_table(result.analysis)) is not None:
             console.print(record)
-    _print_adaptive(result, console)
+    if (line := adaptive_line(result.settings.target_ci_pct, result.adaptive)) is not None:
+        console.print(line)
     console.print(Text(f"results: {result.path}"))
     if args.report:
         _render(result.path, args.reports_dir, None, console)
     return result.exit_code(args.strict)
 
 
-def _print_adaptive(result: RunResult, console: Console) -> None:
-    target = result.settings.target_ci_pct
-    if target is None:
-        return
-    pairs = result.adaptive.pairs
-    reached = sum(1 for p in pairs if p["reached"])
-    console.print(
-        Text(
-            f"adaptive repeats: {result.adaptive.rounds} extra round(s); {reached} of {len(pairs)} pair(s) "
-            f"reached ±{target:g}%; stopped: {result.adaptive.stopped}"
-        )
-    )
+def cmd_bisect(args: argparse.Namespace, console: Console) -> int:
+    from harness.execution.bisect import BisectRequest, run_bisect
+    from harness.report.bisectsummary import bisect_summary
+    from harness.report.runprogress import ProgressObserver
+
+    source = _source(args)
+    settings, options = _run_settings(args, source)
+    request = BisectRequest(args.workload, tuple(args.param), args.good, args.bad, args.threshold)
+    with ProgressObserver(console, verbose=options.verbose) as observer:
+        result = run_bisect(source, settings, options, request, observer)
+    console.print(bisect_summary(result))
+    if args.report and not result.interrupted:
+        _render(result.path, args.reports_dir, None, console)
+    return result.exit_code()
 
 
 # ----------------------------------------------------------------------------------------- report/compare
@@ -282,29 +299,14 @@ def _render(
     console: Console,
     include_contended: bool = False,
 ) -> Path:
-    from harness.analysis.stored import refresh_all
-    from harness.report.html import render_run_report, render_site_index
-    from harness.results.store import RunData, list_runs, load_run, load_runs
+    from harness.report.site import render_with_index
 
-    # read (and validate) everything first: an invalid run to report exits 2 before anything is written;
-    # an invalid run among the history or the other runs of the folder is skipped with a warning
-    run = load_run(run_path)
-    here = run_path.resolve()
-    history: list[RunData] = []
-    skipped: list[tuple[Path, str]] = []
-    if history_dir is not None:
-        history, skipped = load_runs([p for p in list_runs(history_dir) if p.resolve() != here])
-    others, skipped_others = load_runs([p for p in list_runs(run_path.parent) if p.resolve() != here])
-    skipped += [s for s in skipped_others if s not in skipped]
-    runs = sorted([run, *others], key=lambda r: r.path.name)
+    done = render_with_index(run_path, reports_dir, history_dir, include_contended)
     warn = Console(stderr=True, highlight=False)
-    for path, why in skipped:
+    for path, why in done.skipped:
         warn.print(Text.assemble(("warning: ", "bold yellow"), f"skipped run {path}: {why}"), soft_wrap=True)
-    refresh_all([run, *history, *others])  # stale or missing analyses are recomputed once and stored
-    page = render_run_report(run, reports_dir, history=history, include_contended=include_contended)
-    index = render_site_index(reports_dir, runs)
-    console.print(Text(f"report: {page}\nsite index: {index}"))
-    return page
+    console.print(Text(f"report: {done.page}\nsite index: {done.index}"))
+    return done.page
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -358,6 +360,16 @@ def cmd_merge(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace, console: Console) -> int:
+    from harness.execution.imagestore import list_images, prune_images
+    from harness.report.imagelist import print_images, print_prune
+
+    cache = cachedirs.root(args.cache_dir)  # prune: exit 1 when an image is still used by a container
+    if args.action == "prune":
+        return print_prune(console, prune_images(args.matrix, cache, dry_run=args.dry_run), args.dry_run)
+    return print_images(console, list_images(cache))
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "build": cmd_build,
@@ -365,6 +377,8 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "merge": cmd_merge,
+    "images": cmd_images,
+    "bisect": cmd_bisect,
 }
 
 

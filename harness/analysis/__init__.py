@@ -36,6 +36,7 @@ from harness.analysis.comparisons import (
     reclassify,
     regressed,
 )
+from harness.analysis.document import TimelineSeries
 from harness.analysis.estimators import ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_medians
 from harness.analysis.frame import PHASES, params_key, params_label, records_frame, samples_frame
 from harness.analysis.history import (
@@ -52,6 +53,7 @@ from harness.analysis.tables import (
     drift_of,
     tables_of,
 )
+from harness.analysis.timeline import timeline
 from harness.analysis.verdicts import DEFAULT_MARGIN_PCT, KINDS, TIMES
 from harness.results.store import RunData
 
@@ -202,6 +204,8 @@ class RunAnalysis:
     margin_pct: float
     include_contended: bool
     images: list[str] = field(default_factory=list)
+    #: step time and memory over TF releases (`harness.analysis.timeline`)
+    timeline: list[TimelineSeries] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -243,4 +247,5 @@ def analyse_run(
         margin_pct=margin,
         include_contended=include_contended,
         images=image_order(run.manifest, cells.stats),
+        timeline=timeline(cells, margin),
     )

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 ANALYSIS_KIND = "tfmh.analysis"
 #: bump when a field changes meaning or the statistics change: readers recompute older documents
+#: (2: the public record and the timeline over TF releases)
 ANALYSIS_VERSION = 2
 ANALYSIS_FILE = "analysis.json"
 
@@ -289,6 +290,54 @@ class ClaimRow(_Doc):
     measurements: list[RecordMeasurement] = []
 
 
+class TimelinePoint(_Doc):
+    """One image of a timeline series: its release, Keras major, step time (CI) and peak memory."""
+
+    cell_id: str
+    image: str
+    tf: str
+    tf_minor: str
+    #: the Keras major version the release ships (docker/compat.yaml); None: not in the table
+    keras: int | None = None
+    step_s: Num
+    ci_lo_s: Num
+    ci_hi_s: Num
+    n_exec: int
+    container_peak_bytes: Num
+    host_peak_rss_bytes: Num
+
+
+class TimelineChange(_Doc):
+    """One release to the next in a timeline series: B (later) / A (earlier) step time."""
+
+    a_cell: str
+    b_cell: str
+    a_image: str
+    b_image: str
+    a_tf: str
+    b_tf: str
+    ratio: Num
+    ratio_lo: Num
+    ratio_hi: Num
+    kind: str
+    verdict: str
+    a_n_exec: int
+    b_n_exec: int
+    keras_boundary: bool
+
+
+class TimelineSeries(_Doc):
+    """The cells of one (device, workload, params) over TF releases (oldest first)."""
+
+    device: str
+    workload: str
+    params_key: str
+    params_label: str
+    params_short: str
+    points: list[TimelinePoint]
+    changes: list[TimelineChange]
+
+
 class AnalysisDoc(_Doc):
     kind: Literal["tfmh.analysis"] = "tfmh.analysis"
     schema_version: int = ANALYSIS_VERSION
@@ -311,6 +360,8 @@ class AnalysisDoc(_Doc):
     series: dict[str, ExecutionSeries]
     #: the public record's claims against this run's cells (schema_version 2)
     public_record: list[ClaimRow] = []
+    #: step time and memory over TF releases (series spanning at least three releases)
+    timeline: list[TimelineSeries] = []
 
     def cell(self, cell_id: str) -> CellRow | None:
         return next((c for c in self.cells if c.cell_id == cell_id), None)

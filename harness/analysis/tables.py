@@ -94,6 +94,7 @@ def analysis_document(ana: Any, inputs: Inputs, definitions: dict[str, str]) -> 
         definitions=definitions,
         series=series,
         public_record=assess_run(ana),
+        timeline=list(ana.timeline),
     )
 
 

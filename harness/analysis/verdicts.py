@@ -79,3 +79,18 @@ def half_width_pct(ratio: float, lo: float, hi: float) -> float:
     if not all(math.isfinite(x) for x in (ratio, lo, hi)) or ratio <= 0:
         return math.nan
     return max(hi / ratio - 1, 1 - lo / ratio) * 100
+
+
+#: where a ratio's CI lies against a regression threshold (`harness bisect`)
+ThresholdSide = Literal["beyond", "within", "undecided"]
+
+
+def threshold_side(lo: float, hi: float, threshold_pct: float) -> ThresholdSide:
+    """``beyond``: a regression beyond the threshold (`regression`: the whole CI is above 1 + threshold);
+    ``within``: the whole CI lies at or below 1 + threshold (no regression that large, faster included);
+    ``undecided``: the CI reaches across 1 + threshold, or there is no CI."""
+    if regression(lo, threshold_pct):
+        return "beyond"
+    if math.isfinite(lo) and math.isfinite(hi) and hi <= 1 + threshold_pct / 100:
+        return "within"
+    return "undecided"

@@ -23,6 +23,7 @@ from harness.execution.usage import CGROUP_ROOT, container_target
 from harness.images.engine import DockerEngine
 from harness.images.enginespec import ContainerRequest, Mount
 from harness.images.imageplan import BuildEvents, ImageStatus, short_build_error, short_engine_reason
+from harness.images.inventory import record_use
 from harness.images.sandbox import (
     CONTAINER_BASE_ENV,
     CONTAINER_USER,
@@ -183,6 +184,7 @@ class DockerBackend:
             if self.telemetry_interval_s
             else None
         )
+        record_use(self.cache_dir, tag)
         try:
             out = self.engine.run_container(creq, monitor=monitor)
         finally:

@@ -1,5 +1,7 @@
 """Bootstrap base images: a Debian root filesystem made with debootstrap from a mirror, tarred and imported
-into the engine as ``tfmh/base-<suite>:<recipe-hash>`` (no registry needed)."""
+into the engine as ``tfmh/base-<suite>:<recipe-hash>`` (no registry needed). A builder base
+(``tfmh/builder-<suite>``: the same plus a C toolchain and the Python headers) is made only when a requirement
+has no wheel and its sdist must be built (harness.images.sdists); images never contain it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from harness.subproc import run_logged
 #: bump when the recipe (commands, cleanup, import changes) changes in a way the fields below don't capture
 BOOTSTRAP_RECIPE_VERSION = 1
 BASE_PACKAGES: tuple[str, ...] = ("python3", "python3-venv", "python3-pip", "ca-certificates", "procps")
+#: what a builder base adds: what ``pip wheel`` of a C extension needs
+BUILDER_PACKAGES: tuple[str, ...] = ("build-essential", "python3-dev")
 IMPORT_CHANGES: tuple[str, ...] = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
@@ -38,6 +42,8 @@ class BaseRecipe:
     packages: tuple[str, ...] = BASE_PACKAGES
     variant: str = "minbase"
     version: int = BOOTSTRAP_RECIPE_VERSION
+    #: "base" (the images' base) or "builder" (for building sdists); names the repository
+    role: str = "base"
 
     @property
     def rootfs_digest(self) -> str:
@@ -58,7 +64,7 @@ class BaseRecipe:
 
     @property
     def repository(self) -> str:
-        return f"tfmh/base-{self.suite}"
+        return f"tfmh/{self.role}-{self.suite}"
 
     @property
     def ref(self) -> str:
@@ -75,6 +81,11 @@ class BaseRecipe:
 
 def recipe_for(base: BootstrapBase) -> BaseRecipe:
     return BaseRecipe(suite=base.suite, mirror=base.mirror)
+
+
+def builder_recipe_for(base: BootstrapBase) -> BaseRecipe:
+    """The builder of a base: the same suite and mirror, plus a compiler and the Python headers."""
+    return BaseRecipe(base.suite, base.mirror, (*BASE_PACKAGES, *BUILDER_PACKAGES), role="builder")
 
 
 def debootstrap_command(recipe: BaseRecipe, target: Path) -> list[str]:
@@ -102,7 +113,7 @@ def clean_rootfs(rootfs: Path) -> None:
 
 
 def tarball_path(recipe: BaseRecipe, cache_dir: Path) -> Path:
-    return cachedirs.bases(cache_dir) / f"base-{recipe.suite}-{recipe.rootfs_digest}.tar"
+    return cachedirs.bases(cache_dir) / f"{recipe.role}-{recipe.suite}-{recipe.rootfs_digest}.tar"
 
 
 def make_tarball(recipe: BaseRecipe, cache_dir: Path, on_log: Callable[[str], None]) -> Path:
@@ -111,12 +122,14 @@ def make_tarball(recipe: BaseRecipe, cache_dir: Path, on_log: Callable[[str], No
         raise BuildError(
             f"bootstrap base {recipe.ref}: debootstrap is not installed (apt-get install debootstrap)"
         )
-    work = cachedirs.bases(cache_dir) / f"rootfs-{recipe.suite}-{recipe.rootfs_digest}"
+    work = cachedirs.bases(cache_dir) / f"rootfs-{recipe.role}-{recipe.suite}-{recipe.rootfs_digest}"
     tar_path = tarball_path(recipe, cache_dir)
     partial = tar_path.with_suffix(".tar.partial")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    log_path = cachedirs.logs(cache_dir) / f"bootstrap-{recipe.suite}-{recipe.rootfs_digest}.log"
+    log_path = (
+        cachedirs.logs(cache_dir) / f"bootstrap-{recipe.role}-{recipe.suite}-{recipe.rootfs_digest}.log"
+    )
     try:
         run_logged(
             debootstrap_command(recipe, work / "rootfs"),
@@ -142,7 +155,13 @@ def ensure_base(
     base: BootstrapBase, engine: DockerEngine, cache_dir: Path, on_log: Callable[[str], None]
 ) -> tuple[str, str]:
     """(tag, image ID) of the bootstrap base; imports the cached tarball or bootstraps when missing."""
-    recipe = recipe_for(base)
+    return ensure_recipe(recipe_for(base), engine, cache_dir, on_log)
+
+
+def ensure_recipe(
+    recipe: BaseRecipe, engine: DockerEngine, cache_dir: Path, on_log: Callable[[str], None]
+) -> tuple[str, str]:
+    """(tag, image ID) of a recipe's image; imports the cached tarball or bootstraps when missing."""
     image_id = engine.image_id(recipe.ref)
     if image_id is not None:
         return recipe.ref, image_id

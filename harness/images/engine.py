@@ -1,8 +1,7 @@
 """The Docker engine, behind a small typed API. The only module that imports ``docker``.
 
 What a container or build is asked to do is declared in :mod:`harness.images.enginespec`, how its output is
-kept in
-:mod:`harness.images.enginelogs` (neither needs the SDK); this module makes the SDK calls.
+kept in :mod:`harness.images.enginelogs` (neither needs the SDK); this module makes the SDK calls.
 
 Every docker SDK / requests error is mapped to :mod:`harness.errors` (``EngineError``, ``BuildError``), so the
 rest of the harness never sees a docker exception. Containers are always started locked down (no network, no
@@ -37,6 +36,7 @@ from harness.images.enginespec import (
     ContainerMonitor,
     ContainerOutcome,
     ContainerRequest,
+    ImageInfo,
     build_kwargs,
     harness_labels,
     label_filters,
@@ -154,13 +154,11 @@ class DockerEngine:
 
     def image_id(self, tag: str) -> str | None:
         """The image ID of ``tag``, or None when the engine does not have it."""
-        attrs = self._inspect_image(tag)
-        return None if attrs is None else str(attrs["Id"])
+        return None if (attrs := self._inspect_image(tag)) is None else str(attrs["Id"])
 
     def image_size(self, tag: str) -> int | None:
         """Size in bytes of ``tag`` (None when absent)."""
-        attrs = self._inspect_image(tag)
-        return None if attrs is None else int(attrs["Size"])
+        return None if (attrs := self._inspect_image(tag)) is None else int(attrs["Size"])
 
     def remove_image(self, tag: str) -> bool:
         """Remove ``tag`` (untag; layers go when unused). False when it did not exist."""
@@ -172,6 +170,12 @@ class DockerEngine:
                 return False
             raise
         return True
+
+    def list_images(self, label_filter: Mapping[str, str]) -> list[ImageInfo]:
+        """The tagged images carrying all the given labels (one entry per image, with all its tags)."""
+        with engine_errors("listing images"):
+            found = self._client.api.images(filters={"label": label_filters(label_filter)})
+        return [ImageInfo.from_list_entry(entry) for entry in found]
 
     def prune_dangling_images(self, label_filter: Mapping[str, str]) -> int:
         """Remove untagged images carrying the labels (e.g. finished build stages); returns bytes freed."""
@@ -370,16 +374,17 @@ class DockerEngine:
             "mem_peak_bytes": num(memory.get("max_usage")),
         }
 
+    def _containers(self, labels: Mapping[str, str]) -> list[docker.models.containers.Container]:
+        with engine_errors("listing containers"):
+            return list(self._client.containers.list(all=True, filters={"label": label_filters(labels)}))
+
     def list_containers(self, label_filter: Mapping[str, str]) -> list[str]:
         """IDs of all containers (running or not) carrying all the given labels."""
-        with engine_errors("listing containers"):
-            found = self._client.containers.list(all=True, filters={"label": label_filters(label_filter)})
-        return [str(c.id) for c in found]
+        return [str(c.id) for c in self._containers(label_filter)]
 
     def remove_containers(self, label_filter: Mapping[str, str]) -> int:
         """Force-remove leftover containers carrying all the given labels; returns how many."""
-        with engine_errors("listing containers"):
-            found = self._client.containers.list(all=True, filters={"label": label_filters(label_filter)})
+        found = self._containers(label_filter)
         for container in found:
             self._remove(container)
         return len(found)

@@ -63,6 +63,29 @@ class ContainerOutcome:
     container_id: str
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image as the engine lists it: ID, tags, size in bytes, creation time (Unix) and labels."""
+
+    image_id: str
+    tags: tuple[str, ...]
+    size: int
+    created: float
+    labels: dict[str, str]
+
+    @classmethod
+    def from_list_entry(cls, attrs: Mapping[str, Any]) -> ImageInfo:
+        """From an entry of the engine's image list (``GET /images/json``)."""
+        created = attrs.get("Created")
+        return cls(
+            image_id=str(attrs.get("Id", "")),
+            tags=tuple(str(t) for t in attrs.get("RepoTags") or () if t != "<none>:<none>"),
+            size=int(attrs.get("Size") or 0),
+            created=float(created) if isinstance(created, int | float) else 0.0,
+            labels={str(k): str(v) for k, v in (attrs.get("Labels") or {}).items()},
+        )
+
+
 class ContainerMonitor(Protocol):
     """Observes a container's life in ``run_container`` (e.g. to sample its cgroup). ``started`` is called
     right after the start, ``finished`` after it ended (exit, or kill on timeout) and before its removal.

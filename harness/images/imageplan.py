@@ -16,9 +16,10 @@ from harness import cachedirs
 from harness.atomicfile import write_text
 from harness.digest import doc_sha256
 from harness.errors import BuildError
-from harness.images.bootstrap import ensure_base
+from harness.images.bootstrap import builder_recipe_for, ensure_base, recipe_for
 from harness.images.engine import DockerEngine
-from harness.images.wheelhouse import WheelLock, platform_tags, resolve_lock
+from harness.images.sdists import ContainerWheelBuilder, WheelBuilder
+from harness.images.wheelhouse import WheelLock, platform_tags, read_lock, resolve_lock
 from harness.matrix.config import BootstrapBase, ImageSpec, RegistryBase
 from harness.matrix.testedconfigs import SUITE_GLIBC_MINOR, SUITE_PYTHON, load_table, tf_keras_requirement
 
@@ -32,6 +33,8 @@ OnLog = Callable[[str], None]
 #: the Dockerfile fragment appended for ``keras: legacy`` (in docker/), and its wheels' folder in the context
 KERAS_LEGACY_DOCKERFILE = "keras-legacy.Dockerfile"
 KERAS_LEGACY_WHEELS = "wheels-keras2"
+#: the build arg (and ``tfmh.wheels_as_of`` label) naming the upload-time cutoff the wheels were resolved at
+WHEELS_AS_OF_ARG = "WHEELS_AS_OF"
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,11 @@ def build_args_for(
     return {**args, **(extra or {})}
 
 
+def lock_build_args(lock: WheelLock) -> dict[str, str]:
+    """The lock's resolution basis as a build arg (none for a lock without one: its tag stays as it was)."""
+    return {WHEELS_AS_OF_ARG: lock.uploaded_prior_to} if lock.uploaded_prior_to else {}
+
+
 def dockerfile_name(spec: ImageSpec) -> str:
     return "registry.Dockerfile" if isinstance(spec.base, RegistryBase) else "bootstrap.Dockerfile"
 
@@ -228,19 +236,29 @@ def plan_image(
                 return ImageStatus(spec.name, False, reason=reason, detail=msg)
             base_id = msg
         glibc = REGISTRY_GLIBC_MINOR
+        builder: WheelBuilder | None = None
     else:
         check_bootstrap_python(spec, spec.base)
         ev.step(spec.name, "base", f"bootstrap:{spec.base.suite}")
         base_ref, base_id = ensure_base(spec.base, engine, cache_dir, on_log)
         glibc = SUITE_GLIBC_MINOR[spec.base.suite]
+        builder_base = builder_recipe_for(spec.base)
+        builder = ContainerWheelBuilder(engine, builder_base, cache_dir, spec.python, on_log)
     reqs = requirements_for(spec)
     ev.step(spec.name, "wheels", f"{len(reqs)} requirement(s)")
-    lock = resolve_lock(reqs, spec.python, platform_tags(glibc), cache_dir, image=spec.name, on_log=on_log)
+    lock = resolve_lock(
+        reqs,
+        spec.python,
+        platform_tags(glibc),
+        cache_dir,
+        image=spec.name,
+        on_log=on_log,
+        build_sdist=builder,
+    )
     keras_lock = None
     if spec.keras == "legacy":
-        keras_req = _tf_keras_requirement(spec, docker_dir)
         keras_lock = resolve_lock(
-            [keras_req],
+            [_tf_keras_requirement(spec, docker_dir)],
             spec.python,
             platform_tags(glibc),
             cache_dir,
@@ -248,6 +266,19 @@ def plan_image(
             on_log=on_log,
             no_deps=True,
         )
+    return make_plan(spec, base_ref, base_id, lock, docker_dir, extra_build_args, keras_lock)
+
+
+def make_plan(
+    spec: ImageSpec,
+    base_ref: str,
+    base_id: str,
+    lock: WheelLock,
+    docker_dir: Path,
+    extra_build_args: Mapping[str, str] | None = None,
+    keras_lock: WheelLock | None = None,
+) -> ImagePlan:
+    """The plan (and so the tag) of an image from its base and its locks."""
     dockerfile = dockerfile_name(spec)
     text = _read_dockerfile(spec, docker_dir / dockerfile)
     if keras_lock is not None:
@@ -256,7 +287,9 @@ def plan_image(
         name=spec.name,
         dockerfile=dockerfile,
         dockerfile_text=text,
-        buildargs=build_args_for(spec, base_ref, base_id, extra_build_args),
+        buildargs=build_args_for(
+            spec, base_ref, base_id, {**lock_build_args(lock), **(extra_build_args or {})}
+        ),
         base_ref=base_ref,
         base_id=base_id,
         lock=lock,
@@ -279,3 +312,29 @@ def _tf_keras_requirement(spec: ImageSpec, docker_dir: Path) -> str:
             f"in {docker_dir / 'compat.yaml'} (column tf_keras)"
         )
     return requirement
+
+
+def known_plan(spec: ImageSpec, engine: DockerEngine, cache_dir: Path, docker_dir: Path) -> ImagePlan | None:
+    """The plan an image would get from what is already here (its base in the engine, its lock in the
+    cache), without pulling, bootstrapping or resolving anything; None when either is missing."""
+    if isinstance(spec.base, RegistryBase):
+        base_ref, glibc = spec.base.image, REGISTRY_GLIBC_MINOR
+    else:
+        base_ref, glibc = recipe_for(spec.base).ref, SUITE_GLIBC_MINOR[spec.base.suite]
+    base_id = engine.image_id(base_ref)
+    reqs, platforms = requirements_for(spec), platform_tags(glibc)
+    lock = (
+        read_lock(cache_dir, reqs, spec.python, platforms)
+        if reqs
+        else WheelLock((), spec.python, platforms, ())
+    )
+    keras_lock = None
+    if spec.keras == "legacy":
+        keras_lock = read_lock(
+            cache_dir, [_tf_keras_requirement(spec, docker_dir)], spec.python, platforms, no_deps=True
+        )
+        if keras_lock is None:
+            return None
+    if base_id is None or lock is None:
+        return None
+    return make_plan(spec, base_ref, base_id, lock, docker_dir, keras_lock=keras_lock)

@@ -19,6 +19,7 @@ from harness.timestamps import utc_iso
 
 if TYPE_CHECKING:
     from harness.analysis.document import AnalysisDoc
+    from harness.execution.adaptive import Adaptive
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "red", "oom": "red", "unavailable": "yellow"}
 
@@ -101,6 +102,17 @@ def _pair_name(numerator: str, denominator: str) -> str:
 #: ANSI escape sequences and other control characters (kept out of non-terminal output)
 _CONTROL_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 _NOTE_CHARS = 70
+
+
+def adaptive_line(target: float | None, adaptive: Adaptive) -> Text | None:
+    """How the adaptive rounds of a run ended (None: the run had no CI target)."""
+    if target is None:
+        return None
+    reached = sum(1 for p in adaptive.pairs if p["reached"])
+    return Text(
+        f"adaptive repeats: {adaptive.rounds} extra round(s); {reached} of {len(adaptive.pairs)} pair(s) "
+        f"reached ±{target:g}%; stopped: {adaptive.stopped}"
+    )
 
 
 def strip_control(text: str) -> str:

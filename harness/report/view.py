@@ -15,7 +15,9 @@ from harness.analysis import stored
 from harness.analysis.document import AnalysisDoc
 from harness.matrix.params import PER_CALL_WORKLOADS
 from harness.report import charts
+from harness.report.bisectview import bisect_context
 from harness.report.htmlformat import finite
+from harness.report.timelineview import timeline_context
 from harness.results.store import RunData
 
 Doc = dict[str, Any]
@@ -331,4 +333,6 @@ def run_context(run: RunData, history: Sequence[RunData] = (), include_contended
         "fit_tail_warn": analysis.FIT_TAIL_WARN,
         "acc_tol": analysis.ACC_TOLERANCE,
         "public_record": _public_record(ana),
+        "timeline": timeline_context(ana),
+        "bisect": bisect_context(run),
     }

@@ -11,6 +11,7 @@ import pytest
 from harness import cachedirs
 from harness.errors import BuildError
 from harness.images import imageplan
+from harness.images.asof import policy_for
 from harness.images.bootstrap import BaseRecipe, debootstrap_command
 from harness.images.build import ensure_images
 from harness.images.imageplan import ImageStatus, build_args_for, content_hash, image_tag, requirements_for
@@ -101,7 +102,8 @@ def test_lock_roundtrip_and_requirements_txt():
         lock.requirements, lock.python, lock.platforms, tuple(sorted(lock.wheels, key=lambda w: w.name))
     )
     assert lock.requirements_txt() == f"a==1.0 --hash=sha256:{'aa' * 32}\nb==2.0 --hash=sha256:{'bb' * 32}\n"
-    assert lock.key == lock_key(["tensorflow-cpu==2.15.1"], "3.11", list(reversed(platform_tags(36))))
+    pinned = ["tensorflow-cpu==2.15.1"]  # an exact pin: resolved as of its release, named by that policy
+    assert lock.key == lock_key(pinned, "3.11", list(reversed(platform_tags(36))), policy_for(pinned))
 
 
 def test_link_into_builds_the_context_wheel_dir(tmp_path: Path):

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from harness.errors import BuildError
 from harness.execution.runner import Job
+from harness.images.asof import policy_for
 from harness.images.enginelogs import build_failure_message
 from harness.images.imageplan import ImageStatus, short_engine_reason
 from harness.images.wheelhouse import WheelLock, lock_key, lock_path, platform_tags
@@ -119,7 +120,7 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     matrix.write_text(MATRIX, encoding="utf-8")
     cache = tmp_path / "cache"
     reqs, platforms = ("tensorflow-cpu==2.15.1",), platform_tags(36)
-    path = lock_path(cache, "3.11", lock_key(reqs, "3.11", platforms))
+    path = lock_path(cache, "3.11", lock_key(reqs, "3.11", platforms, policy_for(reqs)))
     path.parent.mkdir(parents=True)
     path.write_text(WheelLock(reqs, "3.11", platforms, ()).to_json(), encoding="utf-8")
     driver = tmp_path / "driver.py"
