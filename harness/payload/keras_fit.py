@@ -24,6 +24,16 @@ def _scalar(value):
     return None if value is None else float(value)
 
 
+def _initial_loss(model, x, y):
+    """The loss on one batch before training (``test_on_batch``, which also builds the test function)."""
+    try:
+        return _scalar(model.test_on_batch(x, y))
+    except StopIteration:
+        # Keras 3.4-3.6 (TF 2.16/2.17 as of their release): test_on_batch's one-batch generator is read past
+        # its end inside the test function; evaluate of the same single batch gives the same loss
+        return _scalar(model.evaluate(x, y, batch_size=len(x), verbose=0))
+
+
 def _accuracy(logs):
     for key in ("accuracy", "acc"):  # tf.keras 1.15 logs "acc" for metrics=['accuracy']
         if key in logs:
@@ -109,8 +119,7 @@ def run(tf, spec, data, doc):
     with timing.Stopwatch(phases, "build"):
         model, session = build(tf, spec, arch)
     batch = spec["batch_size"]
-    doc["quality"]["initial_loss"] = _scalar(model.test_on_batch(data["x_train"][:batch],
-                                                                 data["y_train"][:batch]))
+    doc["quality"]["initial_loss"] = _initial_loss(model, data["x_train"][:batch], data["y_train"][:batch])
     timer = timing.WindowTimer(spec["warmup_steps"], spec["window_steps"])
     epochs = timing.EpochRecorder()
     state = {"first_step": None, "fit_start": None, "last_epoch_end": None}
