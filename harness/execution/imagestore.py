@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 from harness import paths
 from harness.images.build import cache_lock
-from harness.images.inventory import HarnessImage, PruneItem, harness_images, needed, prune, prune_candidates
+from harness.images.inventory import (
+    HarnessImage,
+    Needed,
+    PruneItem,
+    harness_images,
+    needed,
+    prune,
+    prune_candidates,
+)
 from harness.matrix.config import load_matrix
 
 if TYPE_CHECKING:
@@ -47,13 +55,19 @@ def prune_images(
     matrix_path: Path, cache_dir: Path, *, dry_run: bool, engine: ImageEngine | None = None
 ) -> PruneResult:
     """Remove (or with ``dry_run`` only name) the harness images no image of the matrix (any profile) gets
-    today. Holds the cache lock, so no image of another harness process is being made meanwhile."""
+    today. A real prune holds the cache lock, so no image of another harness process is being made
+    meanwhile (a dry run does not wait for it)."""
     matrix = load_matrix(matrix_path)
     eng = _engine(engine)
-    with cache_lock(cache_dir):
+
+    def candidates() -> tuple[list[PruneItem], Needed]:
         need = needed(matrix.images.values(), eng, cache_dir, paths.docker_dir())
-        candidates = prune_candidates(harness_images(eng, cache_dir), need, matrix.images)
-        if dry_run:
-            return PruneResult(candidates, kept_unknown=sorted(need.unknown_names))
-        removed, failed = prune(eng, candidates)
-    return PruneResult(candidates, removed, failed, sorted(need.unknown_names))
+        return prune_candidates(harness_images(eng, cache_dir), need, matrix.images), need
+
+    if dry_run:
+        found, need = candidates()
+        return PruneResult(found, kept_unknown=sorted(need.unknown_names))
+    with cache_lock(cache_dir):
+        found, need = candidates()
+        removed, failed = prune(eng, found)
+    return PruneResult(found, removed, failed, sorted(need.unknown_names))

@@ -78,13 +78,13 @@ def run(tf, spec, data, doc):
         with timing.Stopwatch(phases, "symbolic_build"):
             symbolic_build(tf, spec["build_ops"])
     x, y = data["x_train"], data["y_train"]
-    doc["quality"]["initial_loss"] = keras_fit.scalar(model.test_on_batch(x, y))
+    doc["quality"]["initial_loss"] = keras_fit.batch_loss(model, x, y)
     call = make_call(tf, model, x, y, spec)
     with timing.Stopwatch(phases, "train_total"):
         timed = timing.time_calls(call, spec["warmup_steps"], spec["calls"], spec["window_steps"])
     phases["first_step"] = timed["first_s"]
     fill_calls(doc, spec, timed)
     with timing.Stopwatch(phases, "eval"):
-        loss = keras_fit.scalar(model.test_on_batch(x, y))
+        loss = keras_fit.batch_loss(model, x, y)
     doc["quality"]["final_loss"] = doc["quality"]["eval_loss"] = loss
     tfsetup.record_gpu_peak(tf, spec, doc, session)

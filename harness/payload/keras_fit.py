@@ -114,7 +114,17 @@ def initial_loss(tf, spec, arch, x, y, loss=LOSS, metrics=METRICS):
     """The untrained model's loss on (x, y), from a fresh copy with the same initial weights, asked after
     training: a Keras call on the model before `fit` would warm fit's first step (its function machinery
     and thread pools), which the seed's own `fit` pays."""
-    return scalar(compiled_model(tf, spec, arch, loss, metrics).test_on_batch(x, y))
+    return batch_loss(compiled_model(tf, spec, arch, loss, metrics), x, y)
+
+
+def batch_loss(model, x, y):
+    """The loss on one batch (``test_on_batch``)."""
+    try:
+        return scalar(model.test_on_batch(x, y))
+    except StopIteration:
+        # Keras 3.4-3.6 (TF 2.16/2.17 as of their release): test_on_batch's one-batch generator is read past
+        # its end inside the test function; evaluate of the same single batch gives the same loss
+        return scalar(model.evaluate(x, y, batch_size=len(x), verbose=0))
 
 
 def new_state():

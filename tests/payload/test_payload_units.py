@@ -237,3 +237,32 @@ def test_probe_reps_see_a_cpu_quota_whatever_the_host_speed(payload_modules, cos
     assert free == pytest.approx(1.0 / cost_s)
     quota = rate(CfsMachine(cost_s, quota_s=0.03))  # --cpus 0.3
     assert 0.15 < quota / free < 0.45  # the quota's 30% share, within a period's granularity
+
+
+class _Keras34Model:
+    """test_on_batch as Keras 3.4-3.6 has it (raises StopIteration); evaluate works."""
+
+    def __init__(self):
+        self.evaluated = []
+
+    def test_on_batch(self, x, y):
+        raise StopIteration
+
+    def evaluate(self, x, y, batch_size=None, verbose=1):
+        self.evaluated.append((len(x), batch_size, verbose))
+        return [2.30, 0.1]
+
+
+class _KerasModel:
+    def test_on_batch(self, x, y):
+        return [2.31, 0.1]
+
+
+def test_initial_loss_survives_the_keras_34_test_on_batch_bug(payload_modules):
+    import keras_fit
+
+    x, y = np.zeros((32, 4)), np.zeros(32)
+    model = _Keras34Model()
+    assert keras_fit.batch_loss(model, x, y) == pytest.approx(2.30)
+    assert model.evaluated == [(32, 32, 0)]  # one batch, silently
+    assert keras_fit.batch_loss(_KerasModel(), x, y) == pytest.approx(2.31)

@@ -151,3 +151,14 @@ def test_engine_list_entries_are_read_from_the_api_form():
     info = ImageInfo.from_list_entry(entry)
     assert info.tags == ("tfmh/a:1",) and info.created == 1_700_000_000.0 and info.labels == {"tfmh": "1"}
     assert ImageInfo.from_list_entry({"Id": "x", "RepoTags": None, "Labels": None}).tags == ()
+
+
+def test_cli_parses_images_and_prune():
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(["images", "prune", "--dry-run", "--matrix", "m.yaml"])
+    assert (args.command, args.action, args.dry_run, args.matrix) == ("images", "prune", True, Path("m.yaml"))
+    assert build_parser().parse_args(["images"]).action == "list"
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["images", "remove-everything"])
+    assert exc.value.code == 2
