@@ -310,7 +310,10 @@ def resolve_lock(
     policy = lock_policy(reqs, no_deps)
     key = lock_key(reqs, python, platforms, policy, no_deps)
     log_path = cachedirs.logs(cache_dir) / f"wheels-{image}-{key}.log"
-    basis = release_basis(reqs, fetch) if policy is not None else None
+    try:
+        basis = release_basis(reqs, fetch) if policy is not None else None
+    except BuildError as exc:
+        raise BuildError(f"image {image}: {exc}") from exc
     if basis is not None:
         on_log(f"resolving {' '.join(reqs)} as of {basis.uploaded_prior_to} (the upload of {basis.anchor})")
         wheels = _resolve_as_of(

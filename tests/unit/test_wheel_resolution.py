@@ -24,7 +24,7 @@ from harness.images.sdists import (
     unsatisfied_requirement,
     usable_built_wheel,
 )
-from harness.images.wheelhouse import LockedWheel, WheelLock, lock_key, platform_tags
+from harness.images.wheelhouse import LockedWheel, WheelLock, lock_key, platform_tags, resolve_lock
 from harness.matrix.config import BootstrapBase
 
 PAGE = {
@@ -212,3 +212,20 @@ def test_a_failed_or_compiled_sdist_build_is_refused(
     build = ContainerWheelBuilder(engine, BUILDER, tmp_path / "cache", "3.9", print)  # type: ignore[arg-type]
     with pytest.raises(BuildError, match=match):
         build(_sdist(tmp_path))
+
+
+def test_a_release_the_index_does_not_list_fails_naming_the_image(tmp_path):
+    def not_listed(url: str) -> bytes:
+        raise OSError("HTTP Error 404: Not Found")
+
+    with pytest.raises(BuildError, match=r"(?s)image nowheel-img: .*tfmh-no-such-package==0\.0\.1.*404"):
+        resolve_lock(
+            ["tfmh-no-such-package==0.0.1"],
+            "3.11",
+            ["manylinux_2_17_x86_64"],
+            tmp_path,
+            image="nowheel-img",
+            on_log=lambda _line: None,
+            fetch=not_listed,
+        )
+    assert not list(tmp_path.rglob("*.json"))  # no lock written
