@@ -36,6 +36,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.matrix.params import merge, spec_params
+
 REPO = Path(__file__).resolve().parents[2]
 PAYLOAD = REPO / "harness" / "payload" / "run.py"
 MARK = "TFMH-SEED-RESULT "
@@ -95,26 +97,31 @@ def run_seed(python: str, args: argparse.Namespace) -> dict:
 
 
 def run_payload(python: str, args: argparse.Namespace, workdir: Path) -> dict:
-    # complete (the payload fills nothing in); warm-up/window as this comparison has always used them
+    # complete, from the parameter contract (the payload fills nothing in); warm-up/window as this
+    # comparison has always used them
+    params = merge(
+        "mlp_fit",
+        {
+            "input": "numpy",
+            "data": "synthetic",
+            "batch_size": 32,
+            "epochs": args.epochs,
+            "train_samples": args.samples,
+            "eval_samples": 1000,
+            "warmup_steps": 20,
+            "window_steps": 50,
+            "seed": 1234,
+            "intra_op_threads": 2,
+            "inter_op_threads": 1,
+        },
+    )
     spec = {
         "spec_version": 1,
         "cell_id": "fidelity/mlp_fit-numpy",
         "workload": "mlp_fit",
-        "mode": None,
-        "input": "numpy",
         "device": "cpu",
-        "data": "synthetic",
         "data_dir": None,
-        "batch_size": 32,
-        "epochs": args.epochs,
-        "steps_per_epoch": None,
-        "train_samples": args.samples,
-        "eval_samples": 1000,
-        "warmup_steps": 20,
-        "window_steps": 50,
-        "seed": 1234,
-        "intra_op_threads": 2,
-        "inter_op_threads": 1,
+        **spec_params("mlp_fit", params),
     }
     spec_path, out_path = workdir / "spec.json", workdir / "result.json"
     spec_path.write_text(json.dumps(spec))
