@@ -37,7 +37,7 @@ def _num(x: float) -> str:
     return f"{x:.1f}"
 
 
-def _finite(*xs: float) -> bool:
+def finite(*xs: float) -> bool:
     return all(isinstance(x, int | float) and math.isfinite(x) for x in xs)
 
 
@@ -58,8 +58,7 @@ def bar_chart(
     label_w, row_h, top = _label_width([b.label for b in bars]), 18, 26 + (16 if legend else 0)
     plot_w = width - label_w - 90
     vmax = (
-        max((max(b.value, b.hi if _finite(b.hi) else 0) for b in bars if _finite(b.value)), default=1.0)
-        or 1.0
+        max((max(b.value, b.hi if finite(b.hi) else 0) for b in bars if finite(b.value)), default=1.0) or 1.0
     )
     height = top + row_h * len(bars) + 26
     parts = [_open(width, height, title), f'<text x="4" y="16" font-weight="bold">{esc(title)}</text>']
@@ -67,24 +66,24 @@ def bar_chart(
     for i, bar in enumerate(bars):
         y = top + i * row_h
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(bar.label)}</text>')
-        if not _finite(bar.value):
+        if not finite(bar.value):
             parts.append(f'<text x="{label_w + 4}" y="{y + 13}" fill="#888">not measured</text>')
             continue
         w = plot_w * bar.value / vmax
         tip = f"{bar.label}: {bar.value:.4g} {unit}"
-        if _finite(bar.lo, bar.hi):
+        if finite(bar.lo, bar.hi):
             tip += f" [{bar.lo:.4g}, {bar.hi:.4g}]"
         parts.append(
             f'<rect x="{label_w}" y="{y + 3}" width="{_num(max(w, 0.5))}" height="{row_h - 6}" '
             f'fill="{color(bar.series)}"><title>{esc(tip)}</title></rect>'
         )
-        if _finite(bar.lo, bar.hi):
+        if finite(bar.lo, bar.hi):
             x1, x2, cy = label_w + plot_w * bar.lo / vmax, label_w + plot_w * bar.hi / vmax, y + row_h / 2
             parts.append(
                 f'<path class="ci" d="M{_num(x1)} {_num(cy)}H{_num(x2)}M{_num(x1)} {_num(cy - 4)}v8'
                 f'M{_num(x2)} {_num(cy - 4)}v8" stroke="#222" fill="none"/>'
             )
-        end = label_w + plot_w * max(bar.value, bar.hi if _finite(bar.hi) else 0) / vmax
+        end = label_w + plot_w * max(bar.value, bar.hi if finite(bar.hi) else 0) / vmax
         text = f"{bar.value:.4g}" + (f" {bar.note}" if bar.note else "")
         parts.append(f'<text x="{_num(end + 4)}" y="{y + 13}">{esc(text)}</text>')
     parts.append(_axis(label_w, plot_w, top + row_h * len(bars), vmax, unit))
@@ -104,7 +103,7 @@ def stacked_bars(
     """Horizontal stacked bars: one bar per row, one coloured segment per entry of `segments`."""
     label_w, row_h, top = _label_width([s.label for s in stacks]), 18, 44
     plot_w = width - label_w - 70
-    totals = [sum(v for v in s.values if _finite(v)) for s in stacks]
+    totals = [sum(v for v in s.values if finite(v)) for s in stacks]
     vmax = max(totals, default=1.0) or 1.0
     height = top + row_h * len(stacks) + 26
     parts = [_open(width, height, title), f'<text x="4" y="16" font-weight="bold">{esc(title)}</text>']
@@ -114,7 +113,7 @@ def stacked_bars(
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(stack.label)}</text>')
         x = float(label_w)
         for j, v in enumerate(stack.values):
-            if not _finite(v) or v <= 0:
+            if not finite(v) or v <= 0:
                 continue
             w = plot_w * v / vmax
             tip = f"{segments[j] if j < len(segments) else j}: {v:.3g} {unit}"
@@ -141,7 +140,7 @@ class Point:
 def trend_chart(points: Sequence[Point], title: str, unit: str, width: int = 300, height: int = 80) -> Svg:
     """A small line chart (oldest left) with CI whiskers; flagged points (regressions) drawn red."""
     pad_l, pad_r, pad_t, pad_b = 6, 60, 18, 8
-    vals = [v for p in points for v in (p.value, p.lo, p.hi) if _finite(v)]
+    vals = [v for p in points for v in (p.value, p.lo, p.hi) if finite(v)]
     if not vals:
         return Svg(_open(width, 20, title) + '<text x="4" y="14">no data</text></svg>')
     vmin, vmax = min(vals), max(vals)
@@ -157,14 +156,14 @@ def trend_chart(points: Sequence[Point], title: str, unit: str, width: int = 300
         return pad_t + plot_h * (1 - (v - vmin) / (vmax - vmin))
 
     parts = [_open(width, height, title), f'<text x="4" y="12" fill="#555">{esc(title)}</text>']
-    line = [f"{_num(px(i))},{_num(py(p.value))}" for i, p in enumerate(points) if _finite(p.value)]
+    line = [f"{_num(px(i))},{_num(py(p.value))}" for i, p in enumerate(points) if finite(p.value)]
     if len(line) > 1:
         parts.append(f'<polyline points="{" ".join(line)}" fill="none" stroke="{PALETTE[0]}"/>')
     for i, p in enumerate(points):
-        if not _finite(p.value):
+        if not finite(p.value):
             continue
         x = px(i)
-        if _finite(p.lo, p.hi):
+        if finite(p.lo, p.hi):
             parts.append(f'<path d="M{_num(x)} {_num(py(p.lo))}V{_num(py(p.hi))}" stroke="#999"/>')
         fill = "#d62728" if p.flag else PALETTE[0]
         tip = f"{p.label}: {p.value:.4g} {unit}"
@@ -173,7 +172,7 @@ def trend_chart(points: Sequence[Point], title: str, unit: str, width: int = 300
             f"<title>{esc(tip)}</title></circle>"
         )
     last = points[-1]
-    if _finite(last.value):
+    if finite(last.value):
         parts.append(
             f'<text x="{width - pad_r + 4}" y="{_num(py(last.value) + 4)}">{esc(f"{last.value:.3g}")}</text>'
         )

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.report.charts import FONT, PALETTE, Svg, esc
+from harness.report.charts import FONT, PALETTE, Svg, esc, finite
 
 WIDTH = 900
 PAD_L, PAD_R = 120, 20
@@ -29,10 +29,6 @@ class ReleasePoint:
     hi: float = math.nan
     memory: float = math.nan
     keras: int | None = None
-
-
-def _finite(*xs: float) -> bool:
-    return all(isinstance(x, int | float) and math.isfinite(x) for x in xs)
 
 
 def _n(x: float) -> str:
@@ -57,9 +53,9 @@ def release_chart(points: Sequence[ReleasePoint], title: str, unit: str = "ms / 
     def px(i: int) -> float:
         return PAD_L + plot_w * (i + 0.5) / max(n, 1)
 
-    step_vals = [v for p in points for v in (p.value, p.lo, p.hi) if _finite(v)]
+    step_vals = [v for p in points for v in (p.value, p.lo, p.hi) if finite(v)]
     smin, smax = _scale(step_vals, zero=False)
-    mem_vals = [p.memory for p in points if _finite(p.memory)]
+    mem_vals = [p.memory for p in points if finite(p.memory)]
     _, mmax = _scale(mem_vals, zero=True)
 
     def sy(v: float) -> float:
@@ -81,7 +77,7 @@ def release_chart(points: Sequence[ReleasePoint], title: str, unit: str = "ms / 
             f'<text x="{PAD_L - 4}" y="{_n(sy(v) + 4)}" text-anchor="end" fill="#555">{v:.3g}</text>'
         )
     parts += _keras_boundary(points, px)
-    line = [f"{_n(px(i))},{_n(sy(p.value))}" for i, p in enumerate(points) if _finite(p.value)]
+    line = [f"{_n(px(i))},{_n(sy(p.value))}" for i, p in enumerate(points) if finite(p.value)]
     if len(line) > 1:
         parts.append(f'<polyline points="{" ".join(line)}" fill="none" stroke="{PALETTE[0]}"/>')
     for i, p in enumerate(points):
@@ -89,19 +85,19 @@ def release_chart(points: Sequence[ReleasePoint], title: str, unit: str = "ms / 
         parts.append(
             f'<text x="{_n(x)}" y="{MEM_TOP + MEM_H + 16}" text-anchor="middle">{esc(p.label)}</text>'
         )
-        if _finite(p.value):
-            if _finite(p.lo, p.hi):
+        if finite(p.value):
+            if finite(p.lo, p.hi):
                 parts.append(
                     f'<path class="ci" d="M{_n(x)} {_n(sy(p.lo))}V{_n(sy(p.hi))}M{_n(x - 4)} {_n(sy(p.lo))}h8'
                     f'M{_n(x - 4)} {_n(sy(p.hi))}h8" stroke="#222" fill="none"/>'
                 )
             tip = f"TF {p.label}: {p.value:.4g} {unit}"
-            tip += f" [{p.lo:.4g}, {p.hi:.4g}]" if _finite(p.lo, p.hi) else ""
+            tip += f" [{p.lo:.4g}, {p.hi:.4g}]" if finite(p.lo, p.hi) else ""
             parts.append(
                 f'<circle class="pt" cx="{_n(x)}" cy="{_n(sy(p.value))}" r="4" fill="{PALETTE[0]}">'
                 f"<title>{esc(tip)}</title></circle>"
             )
-        if _finite(p.memory):
+        if finite(p.memory):
             h = MEM_H * p.memory / mmax
             bw = max(4.0, plot_w / max(n, 1) * 0.5)
             parts.append(
