@@ -96,6 +96,30 @@ def comparison_doc(
     }
 
 
+def param_changes(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> dict[str, Any]:
+    """Cells of both runs whose parameters differ (a matrix edit, ``--param``): same id, other work. Per
+    cell: {key: [A's value, B's value]}; with a note naming the keys."""
+
+    def by_id(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {str(c.get("cell_id")): dict(c.get("params") or {}) for c in manifest.get("cells") or []}
+
+    cells_a, cells_b = by_id(manifest_a), by_id(manifest_b)
+    changed: dict[str, dict[str, list[Any]]] = {}
+    for cell_id in sorted(set(cells_a) & set(cells_b)):
+        pa, pb = cells_a[cell_id], cells_b[cell_id]
+        diff = {k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
+        if diff:
+            changed[cell_id] = diff
+    keys = sorted({k for diff in changed.values() for k in diff})
+    note = (
+        f"{len(changed)} cell(s) ran with other parameters in A and B ({', '.join(keys)}): their ratios "
+        "compare different work"
+        if changed
+        else None
+    )
+    return {"changed": changed, "note": note}
+
+
 def _payload_change(a: analysis.AnalysisTables, b: analysis.AnalysisTables) -> dict[str, Any]:
     changed = analysis.payload_changed(a.payload_sha256, b.payload_sha256)
     note = (
@@ -129,6 +153,7 @@ def compare_runs(
     comp = analysis.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
     doc = comparison_doc(a, b, comp, threshold, margin)
+    doc["params"] = param_changes(run_a.manifest, run_b.manifest)
     if as_json:
         console.file.write(json.dumps(doc, indent=1) + "\n")
     else:
@@ -188,6 +213,8 @@ def _print_table(
     )
     if doc["payload"]["changed"]:
         console.print(Text(f"warning: {doc['payload']['note']}", style="bold yellow"))
+    if doc["params"]["changed"]:
+        console.print(Text(f"warning: {doc['params']['note']}", style="bold yellow"))
     if doc["host"]["confounded"]:
         console.print(Text(f"warning: {doc['host']['note']}", style="bold yellow"))
     elif doc["host"]["matmul_change_pct"] is not None:

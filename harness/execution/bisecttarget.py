@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
-
 from harness.errors import ConfigError
 from harness.matrix.config import ImageSpec, merged_params
-from harness.matrix.params import check_params
+from harness.matrix.params import parse_assignments
 from harness.matrix.plan import Cell, make_cell_id
 from harness.matrix.source import MatrixSource
 
@@ -76,28 +74,6 @@ def release_images(source: MatrixSource, device: str) -> dict[str, ImageSpec]:
     return dict(sorted(chosen.items(), key=lambda kv: version_key(kv[0])))
 
 
-def parse_params(workload: str, given: tuple[str, ...]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs, values read as YAML scalars and checked against the parameter contract."""
-    out: dict[str, object] = {}
-    for text in given:
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {text!r}: expected KEY=VALUE (e.g. input=numpy)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
-    problems = check_params(out, ("--param",), workload)
-    if problems:
-        loc, why = problems[0]
-        raise ConfigError(f"--param {loc[-1]}: {why}")
-    for key, value in out.items():
-        if isinstance(value, list):
-            raise ConfigError(f"--param {key}: expected one value, got a list")
-    return out
-
-
 def _pick(arg: str, option: str, releases: dict[str, ImageSpec], where: str) -> str:
     if arg in releases:
         return arg
@@ -121,7 +97,7 @@ def resolve_target(source: MatrixSource, request: BisectRequest) -> BisectTarget
             f"--threshold: expected a percentage 0 < PCT <= 1000, got {request.threshold_pct:g}"
         )
     params = merged_params(matrix, source.plan.profile, request.workload)
-    params.update(parse_params(request.workload, request.params))
+    params.update(parse_assignments(request.params, request.workload))
     axes = sorted(k for k, v in params.items() if isinstance(v, list))
     if axes:
         pick = "; ".join(f"{k} (one of {', '.join(map(str, params[k]))})" for k in axes)

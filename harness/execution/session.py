@@ -61,7 +61,7 @@ def payload_sha256() -> str:
 
 def open_store(source: MatrixSource, results_dir: Path, resume: str | None) -> tuple[RunStore, str, Doc]:
     """(store, run id, the resumed run's manifest or {}): a new run folder, or the run to continue, which
-    must come from the same matrix text and profile."""
+    must come from the same matrix text, profile and ``--param`` values."""
     if resume is None:
         run_id = new_run_id(source.profile, time.time(), secrets.token_hex(3))
         return RunStore(results_dir / run_id), run_id, {}
@@ -69,6 +69,10 @@ def open_store(source: MatrixSource, results_dir: Path, resume: str | None) -> t
     previous = store.read_manifest()
     if previous.get("matrix_sha256") != source.sha256 or previous.get("profile") != source.profile:
         raise ConfigError(f"--resume {resume}: run was made from another matrix file or profile")
+    made_with = previous.get("params") or {}
+    if made_with != source.params:
+        given = " ".join(f"--param {k}={v}" for k, v in sorted(made_with.items())) or "no --param"
+        raise ConfigError(f"--resume {resume}: run was made with {given}; resume it with the same")
     return store, str(previous["run_id"]), previous
 
 
@@ -158,6 +162,7 @@ class RunSession:
             "repeats": self.settings.repeats,
             "settings": self.settings.as_manifest(),
             "shard": self.source.shard,
+            "params": self.source.params,
             "started_at": prev.get("started_at") or now,
             "resumed_at": [*prev.get("resumed_at", []), now] if prev else [],
             "finished_at": None,

@@ -41,6 +41,7 @@ from harness.images.enginespec import (
     harness_labels,
     label_filters,
     split_ref,
+    stats_reading,
 )
 from harness.images.sandbox import CONTAINER_BASE_ENV
 
@@ -108,6 +109,26 @@ def engine_errors(action: str) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------ the engine
+
+
+class _Refused(Exception):
+    """A registry call the engine or the registry refused; the message is the engine's raw reason."""
+
+
+@contextlib.contextmanager
+def _registry_call(api: Any, timeout_s: float) -> Iterator[None]:
+    """The SDK's timeout set to `timeout_s` for one registry call (restored after); every SDK or HTTP
+    error of the call becomes _Refused with the engine's raw text."""
+    old_timeout = api.timeout
+    api.timeout = int(max(1.0, timeout_s))
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise _Refused(str(exc.explanation or exc).strip()) from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise _Refused(str(exc).strip()) from exc
+    finally:
+        api.timeout = old_timeout
 
 
 class DockerEngine:
@@ -241,18 +262,13 @@ class DockerEngine:
         """Try once to pull ``ref``. (True, image ID) or (False, the engine's reason) — never raises."""
         repo, tag = split_ref(ref)
         api = self._client.api
-        old_timeout = api.timeout
-        api.timeout = int(max(1.0, timeout_s))
         try:
-            for chunk in api.pull(repo, tag=tag, stream=True, decode=True):
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    return False, str(chunk["error"]).strip()
-        except docker.errors.APIError as exc:
-            return False, str(exc.explanation or exc).strip()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            return False, str(exc).strip()
-        finally:
-            api.timeout = old_timeout
+            with _registry_call(api, timeout_s):
+                for chunk in api.pull(repo, tag=tag, stream=True, decode=True):
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        return False, str(chunk["error"]).strip()
+        except _Refused as exc:
+            return False, str(exc)
         image_id = self.image_id(ref)
         return (True, image_id) if image_id else (False, f"pull of {ref} reported success but no image")
 
@@ -262,16 +278,11 @@ class DockerEngine:
         if self.image_id(ref) is not None:
             return True, "present locally"
         api = self._client.api
-        old_timeout = api.timeout
-        api.timeout = int(max(1.0, timeout_s))
         try:
-            api.inspect_distribution(ref)  # type: ignore[no-untyped-call]
-        except docker.errors.APIError as exc:
-            return False, str(exc.explanation or exc).strip()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            return False, str(exc).strip()
-        finally:
-            api.timeout = old_timeout
+            with _registry_call(api, timeout_s):
+                api.inspect_distribution(ref)  # type: ignore[no-untyped-call]
+        except _Refused as exc:
+            return False, str(exc)
         return True, "in the registry (pulled at build time)"
 
     # ------------------------------------------------------------------ containers
@@ -357,22 +368,7 @@ class DockerEngine:
             raw = self._client.api.stats(container_id, stream=False, one_shot=True)
         except Exception:  # stats are evidence, not a requirement: never raise
             return None
-        if not isinstance(raw, dict):
-            return None
-        cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
-        throttling = (raw.get("cpu_stats") or {}).get("throttling_data") or {}
-        memory = raw.get("memory_stats") or {}
-
-        def num(value: Any) -> int | None:
-            return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-        return {
-            "cpu_ns": num(cpu.get("total_usage")),
-            "throttled_periods": num(throttling.get("throttled_periods")),
-            "throttled_ns": num(throttling.get("throttled_time")),
-            "mem_usage_bytes": num(memory.get("usage")),
-            "mem_peak_bytes": num(memory.get("max_usage")),
-        }
+        return stats_reading(raw)
 
     def _containers(self, labels: Mapping[str, str]) -> list[docker.models.containers.Container]:
         with engine_errors("listing containers"):

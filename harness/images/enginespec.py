@@ -142,3 +142,24 @@ def split_ref(ref: str) -> tuple[str, str]:
     if colon > slash:
         return ref[:colon], ref[colon + 1 :]
     return ref, "latest"
+
+
+def stats_reading(raw: Any) -> dict[str, int | None] | None:
+    """The figures of one docker stats API reading: cumulative CPU ns, throttling, memory usage/peak (peak:
+    cgroup v1 only); None when it is not a reading."""
+    if not isinstance(raw, dict):
+        return None
+    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+    throttling = (raw.get("cpu_stats") or {}).get("throttling_data") or {}
+    memory = raw.get("memory_stats") or {}
+
+    def num(value: Any) -> int | None:
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    return {
+        "cpu_ns": num(cpu.get("total_usage")),
+        "throttled_periods": num(throttling.get("throttled_periods")),
+        "throttled_ns": num(throttling.get("throttled_time")),
+        "mem_usage_bytes": num(memory.get("usage")),
+        "mem_peak_bytes": num(memory.get("max_usage")),
+    }

@@ -11,10 +11,13 @@ Schemas' spec parts, matrix.yaml and the parameter table of docs/contracts.md.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import yaml
+
+from harness.errors import ConfigError
 from harness.matrix.problems import Loc, Problem, short
 
 Workload = Literal["mlp_fit", "mlp_loop", "cnn_fit", "tiny_fit", "call_overhead"]
@@ -346,3 +349,30 @@ def _selector_problems(key: str, value: Any, where: Loc) -> list[Problem]:
         return []
     expected = " or ".join(repr(c) for c in choices) if choices else "an image name"
     return [(where, f"expected {expected}, got {short(value)}")]
+
+
+# ------------------------------------------------------------------------ command-line values
+
+
+def parse_assignments(given: Sequence[str], workload: str | None = None) -> dict[str, Any]:
+    """``--param KEY=VALUE`` values (`harness run`, `plan`, `bisect`): each value read as a YAML scalar and
+    checked against the table, one value per key (no axes); `workload`: only parameters it uses. Anything
+    else is a ConfigError naming the option and the key."""
+    out: dict[str, Any] = {}
+    for text in given:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {text!r}: expected KEY=VALUE (e.g. input=numpy)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    problems = check_params(out, ("--param",), workload)
+    if problems:
+        loc, why = problems[0]
+        raise ConfigError(f"--param {loc[-1]}: {why}")
+    for key, value in out.items():
+        if isinstance(value, list):
+            raise ConfigError(f"--param {key}: expected one value, got a list")
+    return out

@@ -8,6 +8,7 @@ the rename, so the merged run appears with its analysis stored.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -55,13 +56,19 @@ def merge_runs(
     finish: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write a new run folder holding every record of `sources`. The sources must come from the same
-    matrix and profile; a (cell, repeat) present in two sources is a conflict (nothing is written)."""
+    matrix, profile and ``--param`` values; a (cell, repeat) present in two sources is a conflict (nothing
+    is written)."""
     if run_id is not None:
         checked_name(run_id, "--run-id")
     runs = [load_run(p) for p in sources]
-    profiles = {(r.manifest["matrix_sha256"], r.manifest["profile"]) for r in runs}
+    profiles = {
+        (m["matrix_sha256"], m["profile"], json.dumps(m.get("params") or {}, sort_keys=True))
+        for m in (r.manifest for r in runs)
+    }
     if len(profiles) > 1:
-        raise ResultError(f"cannot merge runs from different matrices/profiles: {sorted(profiles)}")
+        raise ResultError(
+            f"cannot merge runs from different matrices/profiles/--param values: {sorted(profiles)}"
+        )
     seen: dict[tuple[str, int, int | None], str] = {}
     for run in runs:
         for record in run.records:

@@ -73,3 +73,36 @@ def test_fixture_shape(current_run: RunData, earlier_run: RunData) -> None:
     ]
     assert {r["status"] for r in earlier_run.records} == {"ok"}
     assert {r["cell_id"] for r in earlier_run.records} < {r["cell_id"] for r in current_run.records}
+
+
+def _ok_payloads(run: RunData) -> list[dict]:
+    return [r["payload"] for r in run.records if r["status"] == "ok"]
+
+
+def test_fixture_payloads_have_the_windows_the_payload_would_time(current_run: RunData) -> None:
+    """warm-up 50, windows of 100, a window never spans epochs (payload timing.WindowTimer): mlp's 2 epochs
+    of 470 steps give 4 + 4 windows, cnn's 2 epochs of 235 steps 1 + 2 (the second epoch's first window
+    opens at its first step)."""
+    expected = {"mlp_fit": 8, "mlp_loop": 8, "cnn_fit": 3}
+    for doc in _ok_payloads(current_run):
+        steps = doc["steps"]
+        assert len(steps["step_time_s"]) == expected[doc["spec"]["workload"]], doc["cell_id"]
+        assert len(steps["cpu_time_s"]) == len(steps["step_time_s"])  # the payload always times CPU too
+        assert steps["total_steps"] == steps["steps_per_epoch"] * doc["spec"]["epochs"]
+        assert len(doc["epochs"]["epoch_time_s"]) == doc["spec"]["epochs"]
+
+
+def test_fixture_records_are_physically_possible(current_run: RunData) -> None:
+    """The container ran at least as long as the phases the payload timed inside it, and the payload's
+    timestamps have the payload's own format (resultio.utc_now: milliseconds, +00:00)."""
+    import re
+
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
+    for rec in current_run.records:
+        doc = rec.get("payload")
+        if not doc or rec["status"] != "ok":
+            continue
+        phases = {k: v for k, v in doc["phases_s"].items() if v is not None and k != "fit_total"}
+        assert rec["wall_s"] >= sum(phases.values()), rec["cell_id"]
+        assert stamp.match(doc["started_at"]) and stamp.match(doc["finished_at"])
+        assert rec["log_tail"].rstrip().endswith(f"throughput={doc['throughput_samples_per_s']}")

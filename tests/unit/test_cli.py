@@ -83,6 +83,32 @@ def test_plan_json(root: Path, capsys) -> None:
     assert all(c["device"] == "cpu" for c in doc["cells"])
 
 
+def _plan_cells(root: Path, capsys, *extra: str) -> dict[str, dict]:
+    argv = ["plan", "--offline", "--matrix", str(root / "matrix.yaml"), "--format", "json", *extra]
+    assert main(argv) == 0
+    return {c["cell_id"]: c for c in json.loads(capsys.readouterr().out)["cells"]}
+
+
+def test_param_lays_values_over_the_profile_and_its_includes(root: Path, capsys) -> None:
+    before = _plan_cells(root, capsys, "--profile", "public-record")
+    after = _plan_cells(root, capsys, "--profile", "public-record", "--param", "epochs=3")
+    assert len(after) == len(before)
+    users = lambda cells: [c for c in cells.values() if c["workload"] in ("mlp_loop", "tiny_fit")]  # noqa: E731
+    assert {c["params"]["epochs"] for c in users(before)} == {1, 200}  # the include entries say 1
+    assert {c["params"]["epochs"] for c in users(after)} == {3}  # include entries follow too
+    rest = {k: c for k, c in after.items() if c["workload"] == "call_overhead"}  # no epochs
+    assert rest and all(before[k]["params"] == c["params"] for k, c in rest.items())
+
+
+def test_param_collapses_an_axis(root: Path, capsys) -> None:
+    before = _plan_cells(root, capsys, "--profile", "ci")
+    after = _plan_cells(root, capsys, "--profile", "ci", "--param", "input=numpy")
+    fits = lambda cells: {k for k, c in cells.items() if c["workload"] in ("mlp_fit", "cnn_fit")}  # noqa: E731
+    assert {after[k]["params"]["input"] for k in fits(after)} == {"numpy"}
+    assert len(fits(after)) == len(fits(before)) // 2
+    assert set(after) - fits(after) == set(before) - fits(before)
+
+
 def test_shard_option(root: Path, capsys) -> None:
     seen: list[str] = []
     for k in (1, 2, 3):
@@ -136,6 +162,14 @@ def test_no_engine_is_one_clear_error(root: Path, tmp_path: Path, command: str, 
             "--data-dir /nonexistent/data: no such",
         ),
         (["run", "--runner", "local", "--profile", "ci"], "--runner local needs --python PATH"),
+        (["run", "--param", "epochs=0", "--profile", "ci"], "--param epochs:"),
+        (["run", "--param", "epochs", "--profile", "ci"], "--param 'epochs': expected KEY=VALUE"),
+        (["run", "--param", "wobble=1", "--profile", "ci"], "--param wobble: unknown parameter"),
+        (["run", "--param", "epochs=[1, 2]", "--profile", "ci"], "--param epochs: expected one value"),
+        (
+            ["run", "--param", "calls=10", "--profile", "ci"],
+            "--param calls: no workload of profile 'ci' uses it",
+        ),
     ],
 )
 def test_bad_values_exit_2_without_writing(argv, message, results: Path, tmp_path: Path, capsys) -> None:
@@ -165,3 +199,23 @@ def test_compare_json_is_machine_readable(results: Path, capsys) -> None:
     assert doc["kind"] == "tfmh.compare" and doc["a"] == old and doc["b"] == new and doc["gate"] is None
     assert doc["cells"] and all(c["verdict"] in doc["counts"] for c in doc["cells"])
     assert all(set(c) >= {"ratio", "ci", "verdict", "executions", "contended_excluded"} for c in doc["cells"])
+
+
+def test_compare_names_cells_whose_parameters_differ(results: Path, capsys) -> None:
+    old, new = _runs(results)
+    argv = ["compare", old, new, "--results-dir", str(results)]
+    assert main([*argv, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == {"changed": {}, "note": None}
+    in_a = {c["cell_id"] for c in json.loads((results / old / "manifest.json").read_text())["cells"]}
+    path = results / new / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in manifest["cells"] if c["cell_id"] in in_a and "train_samples" in c["params"])
+    was = cell["params"]["train_samples"]
+    cell["params"]["train_samples"] = was // 2
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    assert main([*argv, "--format", "json"]) == 0
+    changed = json.loads(capsys.readouterr().out)["params"]["changed"]
+    assert changed == {cell["cell_id"]: {"train_samples": [was, was // 2]}}
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: 1 cell(s) ran with other parameters in A and B (train_samples)" in out

@@ -154,7 +154,7 @@ def test_engine_list_entries_are_read_from_the_api_form():
 
 
 def test_cli_parses_images_and_prune():
-    from harness.cli import build_parser
+    from harness.cliparser import build_parser
 
     args = build_parser().parse_args(["images", "prune", "--dry-run", "--matrix", "m.yaml"])
     assert (args.command, args.action, args.dry_run, args.matrix) == ("images", "prune", True, Path("m.yaml"))

@@ -12,7 +12,7 @@ import pytest
 HARNESS = Path(__file__).resolve().parents[2] / "harness"
 #: stage -> rank; top-level modules not listed here are shared infrastructure (rank 0)
 STAGES = {"matrix": 1, "images": 2, "results": 3, "analysis": 4, "execution": 5, "report": 6}
-ENTRY = {"cli": 7, "__main__": 8}
+ENTRY = {"cli": 7, "cliparser": 7, "__main__": 8}
 
 
 def rank_of(module: str) -> int:

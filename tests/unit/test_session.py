@@ -106,12 +106,17 @@ class ScriptedBackend:
 
 
 def _session(
-    tmp_path: Path, backend: Any, gate: Any = None, resume: str | None = None, **overrides: Any
+    tmp_path: Path,
+    backend: Any,
+    gate: Any = None,
+    resume: str | None = None,
+    params: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> RunSession:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "matrix.yaml"
     path.write_text(MATRIX, encoding="utf-8")
-    source = load_source(path, "t")
+    source = load_source(path, "t", params=params)
     settings = RunSettings.resolve("t", source.plan.profile, Overrides(**overrides))
     options = RunOptions(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", resume=resume)
     session = RunSession.open(source, settings, options, backend, gate=gate)
@@ -359,3 +364,25 @@ def test_the_data_dir_reaches_the_payload(tmp_path: Path) -> None:
     specs = [r["payload"]["spec"] for r in session.run()]
     assert specs and {s["data_dir"] for s in specs} == {f"host:{data}"}
     assert not (tmp_path / "cache").exists()  # nothing was downloaded
+
+
+def test_param_values_reach_the_payload_and_the_manifest(tmp_path: Path) -> None:
+    backend = ScriptedBackend()
+    session = _session(tmp_path, backend, params=("epochs=1", "train_samples=640"), probe=False)
+    records = session.run()
+    assert records and all(
+        r["payload"]["spec"]["epochs"] == 1 and r["payload"]["spec"]["train_samples"] == 640 for r in records
+    )
+    manifest = session.store.read_manifest()
+    assert manifest["params"] == {"epochs": 1, "train_samples": 640}
+
+
+def test_resume_needs_the_same_param_values(tmp_path: Path) -> None:
+    first = _session(tmp_path, ScriptedBackend(), params=("epochs=1",), probe=False)
+    first.run()
+    with pytest.raises(ConfigError, match=r"made with --param epochs=1; resume it with the same"):
+        _session(tmp_path, ScriptedBackend(), resume=first.run_id, probe=False)
+    with pytest.raises(ConfigError, match="made with --param epochs=1"):
+        _session(tmp_path, ScriptedBackend(), resume=first.run_id, params=("epochs=2",), probe=False)
+    again = _session(tmp_path, ScriptedBackend(), resume=first.run_id, params=("epochs=1",), probe=False)
+    assert again.run_id == first.run_id

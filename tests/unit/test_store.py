@@ -141,3 +141,14 @@ def test_merge_refuses_overlap_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ResultError, match="merge combines disjoint shards"):
         merge_runs([run, run], tmp_path / "merged", "m2")
     assert not (tmp_path / "merged" / "m2").exists()
+
+
+def test_merge_refuses_runs_made_with_other_param_values(tmp_path: Path) -> None:
+    run = _fixture_run(tmp_path)
+    a, b = _split(run, tmp_path)
+    manifest = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+    manifest["params"] = {"epochs": 1}
+    (b / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ResultError, match="different matrices/profiles/--param values"):
+        merge_runs([a, b], tmp_path / "merged", "m3")
+    assert not (tmp_path / "merged" / "m3").exists()
