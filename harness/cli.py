@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -193,28 +192,18 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from harness.analysis.compare import compare_runs
-    from harness.analysis.stored import refresh_all
-    from harness.results.store import load_run, resolve_run
+    from harness.analysis.compare import CompareRequest, compare_folders
 
-    threshold = args.fail_on_regression
-    if threshold is not None and not (math.isfinite(threshold) and 0 <= threshold <= 1000):
-        raise ConfigError(f"--fail-on-regression: expected a percentage 0..1000, got {threshold}")
-    margin = args.margin
-    if margin is not None and not (math.isfinite(margin) and 0 < margin <= 50):
-        raise ConfigError(f"--margin: expected 0 < PCT <= 50, got {margin}")
-    run_a = load_run(resolve_run(args.results_dir, args.run_a))
-    run_b = load_run(resolve_run(args.results_dir, args.run_b))
-    refresh_all([run_a, run_b])
-    return compare_runs(
-        run_a,
-        run_b,
-        threshold,
-        console,
-        margin_pct=margin,
+    request = CompareRequest(
+        args.results_dir,
+        args.run_a,
+        args.run_b,
+        args.fail_on_regression,
+        args.margin,
         as_json=args.format == "json",
         include_contended=args.include_contended,
     )
+    return compare_folders(request, console)
 
 
 def cmd_merge(args: argparse.Namespace, console: Console) -> int:

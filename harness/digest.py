@@ -18,6 +18,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def files_sha256(paths: list[Path]) -> str:
+    """The hex SHA-256 of named files, in the given order: each file's name, NUL, its bytes, NUL (the
+    payload's checksum, computed as harness/payload/provenance.py computes it inside the container)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def text_sha256(text: str, chars: int | None = None) -> str:
     """The hex SHA-256 of ``text`` (UTF-8), its first ``chars`` characters when given."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]

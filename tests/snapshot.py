@@ -1,5 +1,6 @@
-"""The one snapshot check of the test suite: a missing or different snapshot fails; snapshots are written
-only when TFMH_UPDATE_SNAPSHOTS=1 is set (then review the diff and commit it)."""
+"""The one snapshot check of the test suite: a missing or different snapshot fails. With
+TFMH_UPDATE_SNAPSHOTS=1 a missing or different snapshot is (re)written and the test still fails, naming
+it: a run never passes by writing, so review the diff, commit it and rerun."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ def updating() -> bool:
 
 
 def check_snapshot(path: Path, text: str) -> None:
-    """Compare `text` with the snapshot at `path`; with TFMH_UPDATE_SNAPSHOTS=1 (re)write it instead."""
-    if updating():
+    """Compare `text` with the snapshot at `path`; with TFMH_UPDATE_SNAPSHOTS=1 a missing or different one
+    is (re)written first, and the test fails all the same (it passes only on a snapshot that matched)."""
+    if updating() and (not path.is_file() or path.read_text(encoding="utf-8") != text):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        return
+        pytest.fail(
+            f"snapshot {path.name} written; review the diff, commit it and rerun without {UPDATE_VARIABLE}"
+        )
     if not path.is_file():
         pytest.fail(f"snapshot {path.name} missing; write it with {UPDATE_VARIABLE}=1 and review it")
     expected = path.read_text(encoding="utf-8")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,8 +16,8 @@ from rich.text import Text
 
 from harness import analysis
 from harness.analysis import stored
-from harness.errors import ResultError
-from harness.results.store import RunData
+from harness.errors import ConfigError, ResultError
+from harness.results.store import RunData, load_run, resolve_run
 
 COMPARE_KIND = "tfmh.compare"
 COMPARE_VERSION = 1
@@ -130,6 +132,45 @@ def _payload_change(a: analysis.AnalysisTables, b: analysis.AnalysisTables) -> d
         else None
     )
     return {"a": a.payload_sha256, "b": b.payload_sha256, "changed": changed, "note": note}
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """`harness compare`: two runs of a results folder (ids or paths), the gate and how to print."""
+
+    results_dir: Path
+    run_a: str
+    run_b: str
+    fail_on_regression_pct: float | None = None
+    margin_pct: float | None = None
+    as_json: bool = False
+    include_contended: bool = False
+
+    def check(self) -> None:
+        """Every value checked before a run folder is read (or its stale analysis rewritten)."""
+        threshold, margin = self.fail_on_regression_pct, self.margin_pct
+        if threshold is not None and not (math.isfinite(threshold) and 0 <= threshold <= 1000):
+            raise ConfigError(f"--fail-on-regression: expected a percentage 0..1000, got {threshold}")
+        if margin is not None and not (math.isfinite(margin) and 0 < margin <= 50):
+            raise ConfigError(f"--margin: expected 0 < PCT <= 50, got {margin}")
+
+
+def compare_folders(request: CompareRequest, console: Console) -> int:
+    """`harness compare`: the request checked, both runs read (a stale stored analysis recomputed), then
+    `compare_runs`."""
+    request.check()
+    run_a = load_run(resolve_run(request.results_dir, request.run_a))
+    run_b = load_run(resolve_run(request.results_dir, request.run_b))
+    stored.refresh_all([run_a, run_b])
+    return compare_runs(
+        run_a,
+        run_b,
+        request.fail_on_regression_pct,
+        console,
+        margin_pct=request.margin_pct,
+        as_json=request.as_json,
+        include_contended=request.include_contended,
+    )
 
 
 def compare_runs(

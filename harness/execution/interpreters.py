@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.images.sandbox import PAYLOAD_ENV
-from harness.matrix.config import ImageSpec
+from harness.matrix.config import NAME_RE, ImageSpec
 
 #: asks an interpreter what it has (runs on Python 3.6+; a missing or broken TF is reported, not raised)
 INTERPRETER_PROBE = """\
@@ -40,7 +40,7 @@ sys.stdout.write("\\nTFMH-INTERPRETER " + json.dumps(out) + "\\n")
 PROBE_MARK = "TFMH-INTERPRETER "
 #: importing TensorFlow can take a while on a cold cache
 PROBE_TIMEOUT_S = 300.0
-_IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_IMAGE_NAME_RE = re.compile(NAME_RE)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ The CLI parses arguments, calls ``run_matrix`` and prints what it returns.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
+from harness.digest import files_sha256
 from harness.errors import ConfigError
 from harness.execution.adaptive import Adaptive, pair_status, repeat_counts, round_estimate
 from harness.execution.availability import check_cells, make_cells
@@ -53,10 +53,7 @@ def payload_sha256() -> str:
     """The payload's checksum, computed as the payload does (harness/payload/provenance.py)."""
     from harness.paths import payload_dir
 
-    digest = hashlib.sha256()
-    for path in sorted(payload_dir().glob("*.py")):
-        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return files_sha256(sorted(payload_dir().glob("*.py")))
 
 
 def open_store(source: MatrixSource, results_dir: Path, resume: str | None) -> tuple[RunStore, str, Doc]:

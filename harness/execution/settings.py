@@ -5,12 +5,13 @@ option. ``RunSettings`` goes into the manifest; ``RunOptions`` says how and wher
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.matrix.config import Profile, QuietGate, cpuset_size, parse_duration
+from harness.matrix.config import MEM_LIMIT_RE, Profile, QuietGate, cpuset_size, parse_duration
 
 Doc = dict[str, Any]
 DEFAULT_MAX_REPEATS_FACTOR = 4
@@ -80,6 +81,11 @@ class RunSettings:
                 cpuset_size(cpuset)
             except ValueError as exc:
                 raise ConfigError(f"--cpuset: {exc}") from exc
+        mem_limit = _pick(cli.mem_limit, profile.mem_limit)
+        _check(
+            mem_limit is None or re.match(MEM_LIMIT_RE, mem_limit) is not None,
+            f"--memory: expected bytes or a number with k, m or g (e.g. 4g), got {mem_limit!r}",
+        )
         margin = _pick(cli.margin_pct, profile.margin_pct)
         _check(0 < margin <= 50 and math.isfinite(margin), f"--margin: expected 0 < PCT <= 50, got {margin}")
         target = _pick(cli.target_ci_pct, profile.target_ci_pct)
@@ -118,7 +124,7 @@ class RunSettings:
             repeats=repeats,
             timeout_s=float(timeout),
             cpus=cpus,
-            mem_limit=_pick(cli.mem_limit, profile.mem_limit),
+            mem_limit=mem_limit,
             cpuset=cpuset,
             quiet=quiet.model_copy(update=updates),
             margin_pct=float(margin),

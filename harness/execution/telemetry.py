@@ -237,10 +237,3 @@ class Sampler:
             loadavg_end=read_loadavg(self._proc),
         )
         return self._summary
-
-
-def null_summary(interval_s: float = 1.0, proc: Path = PROC) -> dict[str, Any]:
-    """A summary with no evidence (source "none"): for executions that could not be sampled at all."""
-    return summarize(
-        [Sample(0.0, None, None)], source="none", interval_s=interval_s, host_cpus=host_cpus(proc), ticks=100
-    )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from harness.errors import BuildError
+from harness.timestamps import utc_iso
 
 #: named in every lock key that uses it: bump when the rule changes
 POLICY = "as-of-release/2"
@@ -96,7 +97,7 @@ def parse_upload_times(page: dict[str, object], name: str, version: str) -> list
 
 def cutoff_text(when: datetime) -> str:
     """``2022-02-02T17:10:01Z``: the form pip's ``--uploaded-prior-to`` and the lock take."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(when.timestamp())
 
 
 def release_basis(requirements: Sequence[str], fetch: Fetch | None = None) -> Basis | None:

@@ -88,6 +88,8 @@ class WorkloadSpec(Strict):
 
 
 CPUSET_RE = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
+#: a container memory limit: bytes, or a number with k, m or g
+MEM_LIMIT_RE = r"^\d{1,15}[kmg]?$"
 _DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -153,7 +155,7 @@ class Profile(Strict):
     #: per-execution timeout: more than 0 s, at most a week
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800.0
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
-    mem_limit: Annotated[str, Field(pattern=r"^\d{1,15}[kmg]?$")] | None = None
+    mem_limit: Annotated[str, Field(pattern=MEM_LIMIT_RE)] | None = None
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     #: pin every container to these CPUs (docker --cpuset-cpus); thread counts follow the pinned count

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.results.resultdocs import validate_record
 from harness.results.store import RunData, load_run
-from tests.fixtures import make_fixtures
+from tests.fixtures import make_fixtures, make_public_record_fixture
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 
@@ -29,6 +29,14 @@ def test_committed_fixtures_are_what_the_generator_writes(tmp_path: Path) -> Non
     assert sorted(fresh) == sorted(committed)
     for rel, text in fresh.items():
         assert text == committed[rel], f"{rel} drifted: regenerate with tests/fixtures/make_fixtures.py"
+
+
+def test_committed_public_record_fixture_is_what_its_generator_writes(tmp_path: Path) -> None:
+    make_public_record_fixture.record(tmp_path / "public_record")
+    fresh, committed = _files(tmp_path / "public_record"), _files(make_public_record_fixture.RUNS_DIR)
+    assert sorted(fresh) == sorted(committed)
+    for rel, text in fresh.items():
+        assert text == committed[rel], f"{rel} drifted: regenerate with make_public_record_fixture.py"
 
 
 def test_fixture_records_are_valid_current_records() -> None:

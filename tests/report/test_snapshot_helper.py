@@ -39,8 +39,10 @@ def test_equal_snapshot_passes(tmp_path: Path) -> None:
 def test_only_the_update_switch_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(UPDATE_VARIABLE, "1")
     path = tmp_path / "sub" / "snap.txt"
-    check_snapshot(path, "new")
+    with pytest.raises(pytest.fail.Exception, match=r"snap\.txt written; review the diff"):
+        check_snapshot(path, "new")  # written, and still a failure: a run never passes by writing
     assert path.read_text(encoding="utf-8") == "new"
+    check_snapshot(path, "new")  # the update switch passes only what already matched
     monkeypatch.setenv(UPDATE_VARIABLE, "0")
     with pytest.raises(pytest.fail.Exception):
         check_snapshot(path, "newer")
