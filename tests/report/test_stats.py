@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from harness import analysis as stats
 from harness.analysis import verdicts
@@ -361,3 +364,21 @@ def test_samples_frame_skips_bad_samples_and_sorts_by_cell() -> None:
     assert out["repeat"].tolist() == [0, 1, 0, 0]
     assert out["execution"].tolist() == [1, 2, 0, 0]
     assert out["step_s"].tolist() == [3.0, 4.0, 1.0, 2.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    a=st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12),
+    b=st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12),
+)
+def test_welch_p_is_scipys_welch_test_on_log_medians(a: list[float], b: list[float]) -> None:
+    from scipy import stats as sps
+
+    from harness.analysis.estimators import welch_log_p
+
+    la, lb = np.log(a), np.log(b)
+    assume(np.ptp(la) > 1e-9 or np.ptp(lb) > 1e-9)
+    with warnings.catch_warnings():  # scipy's own precision note on nearly equal values
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = float(sps.ttest_ind(lb, la, equal_var=False).pvalue)
+    assert welch_log_p(np.asarray(a), np.asarray(b)) == pytest.approx(want, rel=1e-9, abs=1e-12)
