@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,16 @@ def _cell_identity(rec: pd.DataFrame) -> pd.DataFrame:
     return ident
 
 
+def _cell_bootstrap(windows: list[FloatArray], seed: int, cell_id: str) -> FloatArray:
+    """One cell's two-level bootstrap distribution, from a generator seeded by the seed and the cell id
+    alone: a cell's CI depends on its own executions only, not on which other cells a run, shard or
+    merge holds."""
+    key = [seed, zlib.crc32(cell_id.encode("utf-8"))]
+    exec_boot = bootstrap_medians(windows, key)
+    out: FloatArray = hierarchical_means([list(range(len(windows)))], exec_boot, [*key, 7])[0]
+    return out
+
+
 def _execution_level(
     samples: pd.DataFrame, seed: int
 ) -> tuple[pd.DataFrame, dict[str, FloatArray], dict[str, FloatArray]]:
@@ -126,12 +137,11 @@ def _execution_level(
     ends = np.r_[bounds[1:], len(values)]
     windows = [values[a:b] for a, b in zip(bounds, ends, strict=True)]
     exec_medians = np.asarray([float(np.median(w)) for w in windows], dtype=float)
-    exec_boot = bootstrap_medians(windows, seed) if windows else np.empty((0, 1), dtype=float)
     rows_of: dict[str, list[int]] = {}
     for i, cell in enumerate(keys["cell_id"]):
         rows_of.setdefault(str(cell), []).append(i)
     cells = sorted(rows_of)
-    boot = hierarchical_means([rows_of[c] for c in cells], exec_boot, seed + 7)
+    boot = np.stack([_cell_bootstrap([windows[r] for r in rows_of[c]], seed, c) for c in cells])
     table: dict[str, list[float]] = {c: [] for c in columns}
     executions: dict[str, FloatArray] = {}
     boots: dict[str, FloatArray] = {}

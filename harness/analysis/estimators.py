@@ -25,6 +25,8 @@ from scipy import special
 from scipy import stats as sps
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+#: what seeds a generator: an int, or a sequence of ints (e.g. a run's seed and a cell's key)
+Seed = int | Sequence[int]
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -34,7 +36,7 @@ MIN_EXECUTIONS = 2
 
 
 def bootstrap_medians(
-    groups: Sequence[FloatArray], seed: int, n_boot: int = BOOTSTRAP_RESAMPLES
+    groups: Sequence[FloatArray], seed: Seed, n_boot: int = BOOTSTRAP_RESAMPLES
 ) -> FloatArray:
     """Bootstrap distributions of the median, one row per group (shape: len(groups) x n_boot).
 
@@ -63,7 +65,7 @@ def bootstrap_medians(
     return out
 
 
-def hierarchical_means(executions: Sequence[Sequence[int]], exec_boot: FloatArray, seed: int) -> FloatArray:
+def hierarchical_means(executions: Sequence[Sequence[int]], exec_boot: FloatArray, seed: Seed) -> FloatArray:
     """Two-level bootstrap of the mean of per-execution medians, one row per cell.
 
     `executions[c]` lists the rows of `exec_boot` (per-execution bootstrap medians of the windows, see

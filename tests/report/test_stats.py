@@ -68,6 +68,17 @@ def test_execution_level_known_values() -> None:
     assert np.isnan(t.stats.loc["a/y", "ci_lo_s"]) and np.isnan(t.stats.loc["a/y", "ci_hi_s"])
 
 
+def test_a_cells_interval_depends_on_its_own_executions_only() -> None:
+    """The same executions give the same CI whether the cell is analysed alone, beside other cells (a
+    shard or a merge), or beside cells with other window counts."""
+    rng = np.random.default_rng(3)
+    mine = {"a/x": [list(1 + 0.1 * rng.standard_normal(5 + i % 3)) for i in range(12)]}
+    alone = _table(mine).stats.loc["a/x", ["ci_lo_s", "ci_hi_s"]]
+    others = {"a/w": [[2.0, 2.1], [2.2, 2.3, 2.1]], "b/z": [[3.0, 3.1, 3.2, 3.3], [3.1, 3.0, 3.3, 3.2]]}
+    crowd = _table({**others, **mine}).stats.loc["a/x", ["ci_lo_s", "ci_hi_s"]]
+    assert list(alone) == list(crowd) and np.all(np.isfinite(alone))
+
+
 def test_fast_bootstrap_equals_naive_bootstrap() -> None:
     rng = np.random.default_rng(0)
     groups = [rng.normal(1, 0.1, n) for n in (5, 6, 6, 11)]
