@@ -224,7 +224,7 @@ def cmd_images(args: argparse.Namespace, console: Console) -> int:
     cache = cachedirs.root(args.cache_dir)  # prune: exit 1 when an image is still used by a container
     if args.action == "prune":
         return print_prune(console, prune_images(args.matrix, cache, dry_run=args.dry_run), args.dry_run)
-    return print_images(console, list_images(cache))
+    return print_images(console, list_images(cache), as_json=args.format == "json")
 
 
 COMMANDS = {

@@ -155,4 +155,5 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="prune keeps what it needs")
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--dry-run", action="store_true", help="prune: only show what would be removed")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="list: a table or JSON")
     return parser

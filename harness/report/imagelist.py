@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -29,9 +32,37 @@ def images_table(images: list[HarnessImage]) -> Table:
     return table
 
 
-def print_images(console: Console, images: list[HarnessImage]) -> int:
-    """The table; returns the exit code (0)."""
-    console.print(images_table(images))
+IMAGES_KIND = "tfmh.images"
+IMAGES_VERSION = 1
+
+
+def images_doc(images: list[HarnessImage]) -> dict[str, Any]:
+    """`harness images --format json`: one entry per tag (sizes in bytes, times ISO 8601 UTC or null)."""
+    return {
+        "kind": IMAGES_KIND,
+        "schema_version": IMAGES_VERSION,
+        "images": [
+            {
+                "name": image.name,
+                "tag": image.tag,
+                "tf": image.tf or None,
+                "size_bytes": image.size,
+                "created": utc_iso(image.created) if image.created else None,
+                "last_used": image.last_used,
+                "image_id": image.image_id,
+                "wheels_as_of": image.wheels_as_of or None,
+            }
+            for image in images
+        ],
+    }
+
+
+def print_images(console: Console, images: list[HarnessImage], as_json: bool = False) -> int:
+    """The table (or the JSON document); returns the exit code (0)."""
+    if as_json:
+        console.file.write(json.dumps(images_doc(images), indent=1) + "\n")
+    else:
+        console.print(images_table(images))
     return 0
 
 

@@ -5,6 +5,8 @@ cannot be known here)."""
 
 from __future__ import annotations
 
+import io
+import json
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -138,6 +140,17 @@ def test_list_shows_only_harness_images_with_last_use(setup: tuple[Path, Path, F
     print_images(console, images)
     row = next(line for line in console.export_text().splitlines() if current in line)
     assert "2.11.1" in row and "1.00 GB" in row and "2025-11-28T03:20:00Z" in row
+    out = io.StringIO()
+    print_images(Console(file=out), images, as_json=True)
+    doc = json.loads(out.getvalue())
+    assert doc["kind"] == "tfmh.images" and len(doc["images"]) == 6
+    entry = next(e for e in doc["images"] if e["tag"] == current)
+    assert (entry["tf"], entry["last_used"], entry["size_bytes"]) == (
+        "2.11.1",
+        "2025-11-28T03:20:00Z",
+        mine.size,
+    )
+    assert next(e for e in doc["images"] if e["name"] == "base-bullseye")["tf"] is None
 
 
 def test_engine_list_entries_are_read_from_the_api_form():
