@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from harness import cachedirs, paths
 from harness.errors import BuildError, EngineError
+from harness.filelock import locked
 from harness.images.engine import DockerEngine
 from harness.images.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from harness.images.imageplan import (
@@ -34,13 +34,8 @@ def build_log_path(cache_dir: Path, name: str, digest: str) -> Path:
 @contextlib.contextmanager
 def cache_lock(cache_dir: Path) -> Iterator[None]:
     """Serialise image preparation between harness processes sharing one cache dir."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with cachedirs.images_lock(cache_dir).open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with locked(cachedirs.images_lock(cache_dir)):
+        yield
 
 
 def _prefixed(name: str, on_log: OnLog) -> OnLog:

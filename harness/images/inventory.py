@@ -14,7 +14,6 @@ in the engine, wheel lock in the cache), nothing is downloaded; when an image's 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Protocol
 from harness import cachedirs
 from harness.atomicfile import write_text
 from harness.errors import EngineError
+from harness.filelock import locked
 from harness.images.bootstrap import builder_recipe_for, recipe_for
 from harness.images.enginespec import HARNESS_LABEL, HARNESS_LABEL_VALUE, ImageInfo, split_ref
 from harness.images.imageplan import known_plan
@@ -74,13 +74,10 @@ class PruneItem:
 def record_use(cache_dir: Path, tag: str, when: float | None = None) -> None:
     """Note that a container was started from ``tag`` (best effort: never fails the execution)."""
     path = cachedirs.image_uses(cache_dir)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.with_suffix(".lock").open("w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            uses = read_uses(cache_dir)
-            uses[tag] = utc_iso(time.time() if when is None else when)
-            write_text(path, json.dumps(uses, indent=1, sort_keys=True) + "\n")
+    with contextlib.suppress(OSError), locked(path.with_suffix(".lock")):
+        uses = read_uses(cache_dir)
+        uses[tag] = utc_iso(time.time() if when is None else when)
+        write_text(path, json.dumps(uses, indent=1, sort_keys=True) + "\n")
 
 
 def read_uses(cache_dir: Path) -> dict[str, str]:

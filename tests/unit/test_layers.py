@@ -54,6 +54,7 @@ def test_every_module_sits_in_a_stage_or_is_shared_infrastructure() -> None:
         "cachedirs",
         "digest",
         "errors",
+        "filelock",
         "paths",
         "safenames",
         "subproc",
