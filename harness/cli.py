@@ -38,15 +38,20 @@ def _source(args: argparse.Namespace) -> MatrixSource:
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from harness.execution.backends import docker_availability
+    from harness.execution.datasets import check_data
     from harness.report.console import plan_table
 
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir}: no such folder")
     source = _source(args)
-    cache = cachedirs.root(getattr(args, "cache_dir", None))
+    cache = cachedirs.root(args.cache_dir)
     cells = source.cells if args.offline else docker_availability(source.cells, cache)
+    cells, data_note = check_data(cells, cache, data_dir=args.data_dir)
     if args.format == "json":
         doc = {
             "profile": args.profile,
             "baseline": source.plan.baseline,
+            "data": data_note,
             "cells": [c.describe() for c in cells],
         }
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
@@ -56,6 +61,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"{runnable} runnable, {len(cells) - runnable} unavailable; baseline: {source.plan.baseline}"
     )
+    if data_note is not None:
+        console.print(Text(data_note))
     return 0
 
 

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--offline", action="store_true", help="do not ask the Docker engine (GPU/registry checks)"
     )
+    p.add_argument("--cache-dir", type=Path)
+    p.add_argument("--data-dir", type=Path, help="folder with a copy of mnist.npz (as for `run`)")
 
     p = sub.add_parser("build", help="build the images a profile needs")
     _common(p)

@@ -179,3 +179,28 @@ def prepare_data(
         return cells, status
     reason = status.reason or "mnist.npz unavailable"
     return [c.unavailable(reason) if c.available and needs_mnist(c) else c for c in cells], status
+
+
+def check_data(
+    cells: list[Cell], cache_dir: Path, *, data_dir: Path | None = None, source: DataSource | None = None
+) -> tuple[list[Cell], str | None]:
+    """What `harness plan` says of the data, decided as `harness run` decides it but without downloading:
+    a ``--data-dir`` copy is checked (missing or wrong: its cells are unavailable, as in `run`), a cached
+    copy is verified; otherwise the cells stay runnable and the note says `run` downloads it once. Returns
+    the cells and a one-line note (None: no runnable cell needs data)."""
+    if not any(c.available and needs_mnist(c) for c in cells):
+        return cells, None
+    src = source or DataSource.default()
+    if data_dir is not None:
+        status = ensure_mnist(cache_dir, data_dir=data_dir, source=src)  # reads the copy, writes nothing
+        if not status.available:
+            reason = status.reason or "mnist.npz unavailable"
+            return [c.unavailable(reason) if c.available and needs_mnist(c) else c for c in cells], reason
+        return cells, f"mnist.npz: {data_dir / MNIST_FILE} (sha256 verified)"
+    path = cachedirs.mnist(cache_dir) / MNIST_FILE
+    if path.is_file() and file_sha256(path) == src.sha256:
+        return cells, f"mnist.npz: cached at {path} (sha256 verified)"
+    return (
+        cells,
+        f"mnist.npz: not cached; `harness run` downloads it once from {_host(src.url)} (sha256 pinned)",
+    )

@@ -22,6 +22,7 @@ from harness.execution.datasets import (
     MNIST_SHA256,
     MNIST_URL,
     DataSource,
+    check_data,
     ensure_mnist,
     needs_mnist,
     prepare_data,
@@ -219,3 +220,24 @@ def test_seed_profile_is_the_article_experiment() -> None:
         p = cell.params
         assert (p["epochs"], p["batch_size"], p["input"]) == (5, 32, "numpy")
         assert (p["train_samples"], p["eval_samples"]) == (60000, 10000)
+
+
+def test_plan_decides_the_data_as_run_does_without_downloading(tmp_path: Path, cells: list, server) -> None:
+    base, body, hits = server
+    source = DataSource(url=f"{base}/mnist.npz", sha256=hashlib.sha256(body).hexdigest())
+    out, note = check_data(cells, tmp_path / "cache", source=source)
+    assert all(c.available for c in out) and hits == []  # runnable: run will download it; plan did not
+    assert note == "mnist.npz: not cached; `harness run` downloads it once from " + base.split("//")[1] + (
+        " (sha256 pinned)"
+    )
+    prepare_data(cells, tmp_path / "cache", source=source)  # run fetches it
+    _, note = check_data(cells, tmp_path / "cache", source=source)
+    assert note is not None and note.startswith("mnist.npz: cached at ") and hits == ["/mnist.npz"]
+    empty = tmp_path / "airgap"
+    empty.mkdir()
+    planned, note = check_data(cells, tmp_path / "cache", data_dir=empty, source=source)
+    ran, _ = prepare_data(cells, tmp_path / "cache", data_dir=empty, source=source)
+    assert [(c.available, c.reason) for c in planned] == [(c.available, c.reason) for c in ran]
+    assert note == f"--data-dir {empty} has no mnist.npz"
+    synthetic = [c for c in cells if not needs_mnist(c)]
+    assert check_data(synthetic, tmp_path / "cache", source=source) == (synthetic, None)
