@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
+from harness.matrix.params import PARAMS, WORKLOADS
 
 CLAIMS_FILE = Path(__file__).with_name("public_record.yaml")
 #: the comparison operators a parameter condition may use
@@ -54,6 +55,23 @@ class Side(_Strict):
                 ops = ", ".join(OPERATORS)
                 raise ValueError(f"params.{name}: expected a value or one of {{{ops}: number}}, got {cond}")
         return value
+
+    @model_validator(mode="after")
+    def _in_the_contract(self) -> Side:
+        """A selection no cell can match (a workload or parameter the contract does not have, a value it
+        refuses) would leave its claim "cannot speak to" for ever: refused here instead."""
+        if self.workload not in WORKLOADS:
+            raise ValueError(f"workload {self.workload!r}: expected one of {', '.join(WORKLOADS)}")
+        for name, cond in self.params.items():
+            spec = PARAMS.get(name)
+            if spec is None or not spec.used_by(self.workload):
+                raise ValueError(f"params.{name}: not a parameter of {self.workload} (see docs/contracts.md)")
+            if isinstance(cond, dict) and spec.kind == "choice":
+                raise ValueError(f"params.{name}: a comparison needs a number parameter, {name} is a choice")
+            why = None if isinstance(cond, dict) else spec.check(cond)
+            if why:
+                raise ValueError(f"params.{name}: {why}")
+        return self
 
 
 class Comparison(_Strict):

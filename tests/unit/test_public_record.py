@@ -229,6 +229,25 @@ def test_unknown_operator_is_rejected(tmp_path: Path) -> None:
         _claim(num={"workload": "tiny_fit", "params": {"val_samples": {"between": 1}}})
 
 
+@pytest.mark.parametrize(
+    ("side", "message"),
+    [
+        ({"workload": "tiny_fitt"}, "workload 'tiny_fitt': expected one of"),
+        ({"workload": "tiny_fit", "params": {"loops": "fit"}}, "params.loops: not a parameter of tiny_fit"),
+        ({"workload": "tiny_fit", "params": {"call": "fit"}}, "params.call: not a parameter of tiny_fit"),
+        (
+            {"workload": "tiny_fit", "params": {"loop": "fitt"}},
+            "params.loop: expected 'fit' or 'graph', got 'fitt'",
+        ),
+        ({"workload": "mlp_loop", "params": {"mode": {"gt": 1}}}, "params.mode: a comparison needs a number"),
+    ],
+)
+def test_a_selection_no_cell_could_match_is_refused(side: dict, message: str) -> None:
+    """A typo would leave the claim "cannot speak to" whatever ran: the contract refuses it on load."""
+    with pytest.raises(ValueError, match=message):
+        _claim(num=side)
+
+
 # ------------------------------------------------------------------------------------------ from a run's records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
