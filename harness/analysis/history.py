@@ -1,6 +1,8 @@
 """Trends of cells over earlier runs, and regressions against the previous run of each cell (the same
 definition as `harness compare`: the CI, widened by the host's own change between the runs as the calibration
-probes measured it, has its lower bound of the slowdown beyond the threshold)."""
+probes measured it, has its lower bound of the slowdown beyond the threshold). A cell is followed only
+through runs that gave it the same parameters: a run at another size (`--param epochs=1`, an edited matrix)
+is other work under the same cell id, never a trend or a regression."""
 
 from __future__ import annotations
 
@@ -32,6 +34,12 @@ def payload_changed(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a != b
 
 
+def _params(ana: HasCells, cell: str) -> str | None:
+    """The cell's parameters (canonical text) in that run; None: the run did not hold it."""
+    stats = ana.cells.stats
+    return str(stats.at[cell, "params_key"]) if cell in stats.index else None
+
+
 def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFrame:
     """Step time (with CI) per cell of the current run over all runs holding it, oldest first."""
     runs = [h for h in history if h.run_id != current.run_id] + [current]
@@ -54,6 +62,12 @@ def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFra
         return trends
     keep = set(current.cells.stats.index[current.cells.stats["measured"]])
     trends = trends[trends["cell_id"].isin(keep)]
+    by_id = {ana.run_id: ana for ana in runs}
+    same = [
+        _params(by_id[run], cell) == _params(current, cell)
+        for run, cell in zip(trends["run_id"], trends["cell_id"], strict=True)
+    ]
+    trends = trends[same]
     return trends.sort_values(["cell_id", "run_id"], kind="stable").reset_index(drop=True)
 
 
@@ -67,7 +81,10 @@ def history_regressions(
     rows = []
     hosts = {h.run_id: host_change(h.drift, current.drift) for h in earlier}  # once per earlier run
     for cell in sorted(current.cells.executions):
-        prev = next((h for h in reversed(earlier) if cell in h.cells.executions), None)
+        want = _params(current, cell)
+        prev = next(
+            (h for h in reversed(earlier) if cell in h.cells.executions and _params(h, cell) == want), None
+        )
         if prev is None:
             continue
         comp = compare_pairs(prev.cells, current.cells, pd.DataFrame({"a_cell": [cell], "b_cell": [cell]}))

@@ -312,6 +312,29 @@ def test_history_names_a_payload_change_instead_of_a_regression(current_run) -> 
     assert set(regs["status"]) == {"regression"}
 
 
+def test_history_follows_a_cell_only_through_runs_with_its_parameters(current_run) -> None:
+    """A later run at another size (here: the cnn cells with epochs 1, twice as slow per step) is other
+    work under the same cell ids: no regression, no trend point; its other cells still compare."""
+    prev = copy.deepcopy(current_run)
+    prev.manifest["run_id"] = "20261126T000000Z-prev"
+    later = copy.deepcopy(current_run)
+    later.manifest["run_id"] = "20261127T000000Z-later"
+    for rec in later.records:
+        if "cnn_fit" in rec["cell_id"]:
+            rec["cell"]["params"] = {**rec["cell"]["params"], "epochs": 1}
+            if rec["status"] == "ok":
+                steps = rec["payload"]["steps"]
+                steps["step_time_s"] = [t * 2 for t in steps["step_time_s"]]
+    ana_prev, ana_later = stats.analyse_run(prev), stats.analyse_run(later)
+    regs = stats.history_regressions(ana_later, [ana_prev])
+    assert len(regs) and not any("cnn_fit" in c for c in regs["cell_id"])
+    assert "regression" not in set(regs["status"])
+    trends = stats.history_trends(ana_later, [ana_prev])
+    cnn = trends[trends["cell_id"].str.contains("cnn_fit")]
+    assert set(cnn["run_id"]) == {later.run_id}  # only its own point
+    assert set(trends[~trends["cell_id"].str.contains("cnn_fit")]["run_id"]) == {prev.run_id, later.run_id}
+
+
 def test_call_overhead_rate_is_calls_per_second() -> None:
     """A call_overhead step is one call of batch_size rows: its rate is 1 / time per call in calls/s (not
     rows/s); a training workload keeps batch_size / step time in samples/s. FLOP/s count rows either way."""
