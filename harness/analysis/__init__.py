@@ -228,7 +228,7 @@ def analyse_run(
 ) -> RunAnalysis:
     margin = margin_pct if margin_pct is not None else _margin(run.manifest)
     rec = records_frame(run.records)
-    cells = cell_table(rec, seed, include_contended)
+    cells = cell_table(rec, seed, include_contended, run=run.run_id)
     drift = probe_drift(run.probes)
     if drift.peak_flops:
         use_peak(cells.stats, drift.peak_flops)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,18 +112,22 @@ def _cell_identity(rec: pd.DataFrame) -> pd.DataFrame:
     return ident
 
 
-def _cell_bootstrap(windows: list[FloatArray], seed: int, cell_id: str) -> FloatArray:
-    """One cell's two-level bootstrap distribution, from a generator seeded by the seed and the cell id
-    alone: a cell's CI depends on its own executions only, not on which other cells a run, shard or
-    merge holds."""
-    key = [seed, zlib.crc32(cell_id.encode("utf-8"))]
+def _key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _cell_bootstrap(windows: list[FloatArray], seed: int, run: str, cell_id: str) -> FloatArray:
+    """One cell's two-level bootstrap distribution, from a generator seeded by the seed, the run and the
+    cell id: a cell's CI depends on its own executions only, not on which other cells the run holds; the
+    same cell of another run draws independently (cross-run ratio CIs divide independent bootstraps)."""
+    key = [seed, _key(run), _key(cell_id)]
     exec_boot = bootstrap_medians(windows, key)
     out: FloatArray = hierarchical_means([list(range(len(windows)))], exec_boot, [*key, 7])[0]
     return out
 
 
 def _execution_level(
-    samples: pd.DataFrame, seed: int
+    samples: pd.DataFrame, seed: int, run: str
 ) -> tuple[pd.DataFrame, dict[str, FloatArray], dict[str, FloatArray]]:
     """Per cell: the executions' medians, the step-time estimate (their mean) and its CI."""
     columns = ["step_s", "ci_lo_s", "ci_hi_s", "n_exec", "exec_cv"]
@@ -141,7 +145,7 @@ def _execution_level(
     for i, cell in enumerate(keys["cell_id"]):
         rows_of.setdefault(str(cell), []).append(i)
     cells = sorted(rows_of)
-    boot = np.stack([_cell_bootstrap([windows[r] for r in rows_of[c]], seed, c) for c in cells])
+    boot = np.stack([_cell_bootstrap([windows[r] for r in rows_of[c]], seed, run, c) for c in cells])
     table: dict[str, list[float]] = {c: [] for c in columns}
     executions: dict[str, FloatArray] = {}
     boots: dict[str, FloatArray] = {}
@@ -186,12 +190,13 @@ def _warnings_column(stats: pd.DataFrame) -> pd.Series:
     return pd.Series(texts, index=stats.index, dtype=str)
 
 
-def cell_table(rec: pd.DataFrame, seed: int = 0, include_contended: bool = False) -> CellTable:
-    """Aggregate records: one row per cell with speed (execution level), noise, phases, memory, quality."""
+def cell_table(rec: pd.DataFrame, seed: int = 0, include_contended: bool = False, run: str = "") -> CellTable:
+    """Aggregate records: one row per cell with speed (execution level), noise, phases, memory, quality.
+    `run` (the run id) keys the bootstrap with the seed and each cell id."""
     samples = samples_frame(rec, include_contended)
     stats = _cell_identity(rec)
     stats = stats.join(_record_aggregates(rec, include_contended)).join(_pooled(samples))
-    level, executions, boot = _execution_level(samples, seed)
+    level, executions, boot = _execution_level(samples, seed, run)
     stats = stats.join(level)
     for col in ("n_ok", "n_used", "n_contended", "n_rerun"):
         stats[col] = stats[col].fillna(0).astype(int)

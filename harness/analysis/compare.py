@@ -17,6 +17,7 @@ from rich.text import Text
 from harness import analysis
 from harness.analysis import stored
 from harness.errors import ConfigError, ResultError
+from harness.matrix.params import WORKLOADS, merge
 from harness.results.store import RunData, load_run, resolve_run
 
 COMPARE_KIND = "tfmh.compare"
@@ -84,7 +85,7 @@ def comparison_doc(
         "only_in_a": only_a,
         "only_in_b": only_b,
         "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in analysis.KINDS},
-        "regressions": regressions,
+        "regressions": regressions,  # recomputed once parameter changes are known
         "host": {
             "matmul_change_pct": host.matmul_pct,
             "loop_change_pct": host.loop_pct,
@@ -103,7 +104,12 @@ def param_changes(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> dic
     cell: {key: [A's value, B's value]}; with a note naming the keys."""
 
     def by_id(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        return {str(c.get("cell_id")): dict(c.get("params") or {}) for c in manifest.get("cells") or []}
+        """Each cell's parameters, contract defaults filled in (an older run ran a newer one's default)."""
+        return {
+            str(c.get("cell_id")): merge(str(c.get("workload")), c.get("params") or {})
+            for c in manifest.get("cells") or []
+            if c.get("workload") in WORKLOADS
+        }
 
     cells_a, cells_b = by_id(manifest_a), by_id(manifest_b)
     changed: dict[str, dict[str, list[Any]]] = {}
@@ -120,6 +126,21 @@ def param_changes(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> dic
         else None
     )
     return {"changed": changed, "note": note}
+
+
+def _leave_changed_cells_out_of_the_gate(
+    doc: dict[str, Any], params: dict[str, Any], threshold: float | None
+) -> None:
+    """A cell that ran with other parameters in A and B compares other work: it is shown, marked, and
+    never decides the regression gate."""
+    doc["params"] = params
+    for cell in doc["cells"]:
+        cell["params_changed"] = cell["cell_id"] in params["changed"]
+        if cell["params_changed"]:
+            cell["regression"] = None
+    doc["regressions"] = [str(c["cell_id"]) for c in doc["cells"] if c["regression"]]
+    if threshold is not None:
+        doc["gate"] = "fail" if doc["regressions"] else "pass"
 
 
 def _payload_change(a: analysis.AnalysisTables, b: analysis.AnalysisTables) -> dict[str, Any]:
@@ -194,15 +215,15 @@ def compare_runs(
     comp = analysis.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
     doc = comparison_doc(a, b, comp, threshold, margin)
-    doc["params"] = param_changes(run_a.manifest, run_b.manifest)
+    _leave_changed_cells_out_of_the_gate(doc, param_changes(run_a.manifest, run_b.manifest), threshold)
     if as_json:
         console.file.write(json.dumps(doc, indent=1) + "\n")
     else:
         _print_table(doc, a, b, console)
-    if threshold is not None and not doc["cells"]:
+    if threshold is not None and not any(not c["params_changed"] for c in doc["cells"]):
         raise ResultError(
-            f"--fail-on-regression: no cell was measured in both {run_a.run_id} and {run_b.run_id}; "
-            "the gate cannot decide"
+            f"--fail-on-regression: no cell was measured with the same parameters in both {run_a.run_id} "
+            f"and {run_b.run_id}; the gate cannot decide"
         )
     return 1 if doc["gate"] == "fail" else 0
 
@@ -234,6 +255,8 @@ def _print_table(
         if excluded["a"] or excluded["b"]:
             execs += f" ({excluded['a']}+{excluded['b']} contended excluded)"
         text = ("REGRESSION: " if c["regression"] else "") + c["text"]
+        if c["params_changed"]:
+            text += " (other parameters in A and B: not in the gate)"
         table.add_row(
             Text(c["cell_id"]),
             _ms(c["a_step_s"] if c["a_step_s"] is not None else math.nan),

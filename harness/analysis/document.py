@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 ANALYSIS_KIND = "tfmh.analysis"
 #: bump when a field changes meaning or the statistics change: readers recompute older documents
 #: (2: the public record and the timeline over TF releases)
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 ANALYSIS_FILE = "analysis.json"
 
 

@@ -6,14 +6,17 @@ is other work under the same cell id, never a trend or a regression."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis.cells import CellTable
 from harness.analysis.comparisons import compare_pairs, regressed
 from harness.analysis.probes import Drift, host_change, widen
+from harness.matrix.params import merge
 
 HISTORY_THRESHOLD_PCT = 5.0
 
@@ -34,10 +37,13 @@ def payload_changed(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a != b
 
 
-def _params(ana: HasCells, cell: str) -> str | None:
-    """The cell's parameters (canonical text) in that run; None: the run did not hold it."""
+def _params(ana: HasCells, cell: str) -> dict[str, object] | None:
+    """The cell's parameters in that run, contract defaults filled in (a run made before a parameter
+    existed ran its default); None: the run did not hold it."""
     stats = ana.cells.stats
-    return str(stats.at[cell, "params_key"]) if cell in stats.index else None
+    if cell not in stats.index:
+        return None
+    return merge(str(stats.at[cell, "workload"]), json.loads(str(stats.at[cell, "params_key"])))
 
 
 def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFrame:
@@ -62,12 +68,14 @@ def history_trends(current: HasCells, history: Sequence[HasCells]) -> pd.DataFra
         return trends
     keep = set(current.cells.stats.index[current.cells.stats["measured"]])
     trends = trends[trends["cell_id"].isin(keep)]
+    if trends.empty:
+        return trends.reset_index(drop=True)
     by_id = {ana.run_id: ana for ana in runs}
     same = [
         _params(by_id[run], cell) == _params(current, cell)
         for run, cell in zip(trends["run_id"], trends["cell_id"], strict=True)
     ]
-    trends = trends[same]
+    trends = trends[np.asarray(same, dtype=bool)]
     return trends.sort_values(["cell_id", "run_id"], kind="stable").reset_index(drop=True)
 
 

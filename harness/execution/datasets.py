@@ -200,6 +200,8 @@ def check_data(
     path = cachedirs.mnist(cache_dir) / MNIST_FILE
     if path.is_file() and file_sha256(path) == src.sha256:
         return cells, f"mnist.npz: cached at {path} (sha256 verified)"
+    if path.is_file():
+        return cells, f"mnist.npz: {path} fails its pinned sha256; `harness run` downloads it again"
     return (
         cells,
         f"mnist.npz: not cached; `harness run` downloads it once from {_host(src.url)} (sha256 pinned)",

@@ -83,7 +83,7 @@ class RunSettings:
                 raise ConfigError(f"--cpuset: {exc}") from exc
         mem_limit = _pick(cli.mem_limit, profile.mem_limit)
         _check(
-            mem_limit is None or re.match(MEM_LIMIT_RE, mem_limit) is not None,
+            mem_limit is None or re.fullmatch(MEM_LIMIT_RE, mem_limit) is not None,
             f"--memory: expected bytes or a number with k, m or g (e.g. 4g), got {mem_limit!r}",
         )
         margin = _pick(cli.margin_pct, profile.margin_pct)

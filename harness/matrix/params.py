@@ -11,11 +11,10 @@ Schemas' spec parts, matrix.yaml and the parameter table of docs/contracts.md.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
-
-import yaml
 
 from harness.errors import ConfigError
 from harness.matrix.problems import Loc, Problem, short
@@ -354,25 +353,32 @@ def _selector_problems(key: str, value: Any, where: Loc) -> list[Problem]:
 # ------------------------------------------------------------------------ command-line values
 
 
+def parse_value(text: str) -> ParamValue:
+    """A command-line parameter value: a decimal integer (leading zeros and all: never octal, hex or
+    YAML's sexagesimal), ``null``, or the text itself (a choice)."""
+    text = text.strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    return None if text == "null" else text
+
+
 def parse_assignments(given: Sequence[str], workload: str | None = None) -> dict[str, Any]:
-    """``--param KEY=VALUE`` values (`harness run`, `plan`, `bisect`): each value read as a YAML scalar and
-    checked against the table, one value per key (no axes); `workload`: only parameters it uses. Anything
-    else is a ConfigError naming the option and the key."""
+    """``--param KEY=VALUE`` values (`harness run`, `plan`, `bisect`): each value read by `parse_value`
+    and checked against the table, one value per key, each key once (no axes); `workload`: only
+    parameters it uses. Anything else is a ConfigError naming the option and the key."""
     out: dict[str, Any] = {}
     for text in given:
         key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError(f"--param {text!r}: expected KEY=VALUE (e.g. input=numpy)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
+        if key in out:
+            raise ConfigError(f"--param {key}: given twice ({out[key]!r} and {raw.strip()!r}); give it once")
+        if raw.strip().startswith("["):
+            raise ConfigError(f"--param {key}: expected one value, got a list")
+        out[key] = parse_value(raw)
     problems = check_params(out, ("--param",), workload)
     if problems:
         loc, why = problems[0]
         raise ConfigError(f"--param {loc[-1]}: {why}")
-    for key, value in out.items():
-        if isinstance(value, list):
-            raise ConfigError(f"--param {key}: expected one value, got a list")
     return out

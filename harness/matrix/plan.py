@@ -82,7 +82,8 @@ def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any],
     return f"{image}-{device}/{'-'.join(middle)}/{','.join(tail)}"
 
 
-def _axis_keys(matrix: Matrix, profile: Profile) -> set[str]:
+def axis_keys_of(matrix: Matrix, profile: Profile) -> set[str]:
+    """The parameters with more than one value somewhere in the matrix or profile: named in cell ids."""
     keys = {k for k, v in matrix.defaults.items() if isinstance(v, list)}
     for wl in matrix.workloads.values():
         keys |= {k for k, v in wl.params.items() if isinstance(v, list)}
@@ -97,12 +98,14 @@ def _tf1_reason(image: ImageSpec, params: dict[str, Any]) -> str | None:
     return None
 
 
-def expand(matrix: Matrix, profile_name: str, source: str = "matrix.yaml") -> Plan:
+def expand(
+    matrix: Matrix, profile_name: str, source: str = "matrix.yaml", keep_axes: frozenset[str] = frozenset()
+) -> Plan:
     """All cells of a profile, sorted by cell ID. Cells TF 1.x cannot run are kept, marked unavailable.
     The matrix comes from load_matrix, which checked every parameter, include entry and every profile's
     selection (cell count) once: nothing is re-checked here."""
     profile = get_profile(matrix, profile_name, source)
-    axis_keys = _axis_keys(matrix, profile)
+    axis_keys = axis_keys_of(matrix, profile) | keep_axes  # keep_axes: axes a --param collapsed
     cells: dict[str, Cell] = {}
     for image, device, workload, params in iter_cells(matrix, profile):
         _add_cell(cells, image, device, workload, params, axis_keys)

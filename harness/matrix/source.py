@@ -45,9 +45,13 @@ def load_source(
     matrix, text = read_matrix(path)
     check_matrix_images(matrix.images, load_table(), path)
     overrides = parse_assignments(params)
-    if overrides:
-        matrix = _with_params(matrix, profile, overrides, str(path))
     plan = expand(matrix, profile, str(path))
+    if overrides:
+        changed = _with_params(matrix, profile, overrides, str(path))
+        # cell ids keep naming the axes the values collapsed, so the cells match the profile's own
+        before, plan = plan, expand(changed, profile, str(path), frozenset(plan.axis_keys))
+        _check_reach(before, plan, overrides)
+        matrix = changed
     cells = plan.cells
     if shard is not None:
         k, n = parse_shard(shard)
@@ -60,7 +64,11 @@ def _with_params(matrix: Matrix, name: str, overrides: dict[str, Any], source: s
     """The matrix with profile `name`'s parameters (and its include entries' values) replaced by
     `overrides`; a parameter none of the profile's workloads uses is an error, not silently ignored."""
     profile = get_profile(matrix, name, source)
-    workloads = profile.workloads or list(matrix.workloads)
+    workloads = [
+        *(profile.workloads or list(matrix.workloads)),
+        *(str(e["workload"]) for e in profile.include),
+    ]
+    workloads = list(dict.fromkeys(workloads))
     for key in overrides:
         if not any(PARAMS[key].used_by(w) for w in workloads):
             raise ConfigError(
@@ -71,3 +79,15 @@ def _with_params(matrix: Matrix, name: str, overrides: dict[str, Any], source: s
     params = {**profile.params, **overrides}
     changed: Profile = profile.model_copy(update={"params": params, "include": include})
     return matrix.model_copy(update={"profiles": {**matrix.profiles, name: changed}})
+
+
+def _check_reach(before: Plan, after: Plan, overrides: dict[str, Any]) -> None:
+    """A value that reaches no cell (the profile's exclude entries drop every cell it applies to) would
+    silently run nothing of what was asked: an error naming it."""
+    for key, value in overrides.items():
+        uses = PARAMS[key].used_by
+        if any(uses(c.workload) for c in before.cells) and not any(uses(c.workload) for c in after.cells):
+            raise ConfigError(
+                f"--param {key}={value}: profile {after.profile_name!r} excludes every cell it applies to "
+                "(see its exclude entries)"
+            )

@@ -36,7 +36,7 @@ def test_site_index_snapshot(current_run: RunData, earlier_run: RunData, tmp_pat
 def test_report_content(current_run: RunData, earlier_run: RunData) -> None:
     html = report.render_run_html(current_run, [earlier_run])
     assert (
-        "tf2.21-py3.11 is 1.09\u00d7 [1.04, 1.14] slower than tf2.15-py3.11 "
+        "tf2.21-py3.11 is 1.09\u00d7 [1.03, 1.14] slower than tf2.15-py3.11 "
         "(step time; the whole 95% CI is beyond the \u00b13% margin)" in html
     )
     # cnn_fit: 3 windows per execution at warm-up 50 / window 100 over 2 epochs of 235 steps, as the payload

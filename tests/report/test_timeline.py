@@ -43,7 +43,7 @@ def section(html: str, start: str, end: str) -> str:
 
 def test_the_timeline_has_one_series_per_cell_ordered_by_release(timeline_run: RunData) -> None:
     doc = stored.load(timeline_run)
-    assert doc.schema_version == ANALYSIS_VERSION == 2
+    assert doc.schema_version == ANALYSIS_VERSION == 3
     assert [(s.workload, s.params_short) for s in doc.timeline] == [
         ("mlp_fit", "input=numpy"),
         ("mlp_fit", "input=tfdata"),

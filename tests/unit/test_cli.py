@@ -41,14 +41,29 @@ def test_report_unknown_run_exits_2(results: Path, tmp_path: Path, capsys) -> No
     assert not (tmp_path / "r").exists()
 
 
+def _slowed(results: Path, run: str, factor: float) -> str:
+    """A copy of `run` whose ok executions' windows are `factor` times slower (its stored analysis stale)."""
+    name = f"{run}-slowed"
+    shutil.copytree(results / run, results / name)
+    for path in (results / name / "cells").glob("*.json"):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec["status"] == "ok":
+            steps = rec["payload"]["steps"]
+            steps["step_time_s"] = [t * factor for t in steps["step_time_s"]]
+            path.write_text(json.dumps(rec), encoding="utf-8")
+    return name
+
+
 def test_compare_exit_codes(results: Path, capsys) -> None:
     old, new = _runs(results)
     args = ["compare", old, new, "--results-dir", str(results)]
     assert main(args) == 0  # no threshold: report only
     out = capsys.readouterr().out
     assert "mlp_fit" in out
-    assert main([*args, "--fail-on-regression", "1"]) == 1
-    assert main([*args, "--fail-on-regression", "1000"]) == 0
+    assert main([*args, "--fail-on-regression", "1"]) == 0  # the fixture runs differ by ~3%: inside the CIs
+    slower = _slowed(results, new, 1.5)
+    assert main(["compare", new, slower, "--results-dir", str(results), "--fail-on-regression", "5"]) == 1
+    assert main(["compare", new, slower, "--results-dir", str(results), "--fail-on-regression", "1000"]) == 0
     assert main(["compare", new, new, "--results-dir", str(results), "--fail-on-regression", "1"]) == 0
 
 
@@ -98,6 +113,21 @@ def test_param_lays_values_over_the_profile_and_its_includes(root: Path, capsys)
     assert {c["params"]["epochs"] for c in users(after)} == {3}  # include entries follow too
     rest = {k: c for k, c in after.items() if c["workload"] == "call_overhead"}  # no epochs
     assert rest and all(before[k]["params"] == c["params"] for k, c in rest.items())
+
+
+def test_param_on_a_profile_axis_keeps_the_cells_ids(root: Path, capsys) -> None:
+    """public-record's val_samples: [0, 10] is a profile-level axis: collapsed by --param, the remaining
+    cells keep the ids they have in the full profile (so compare and history find them)."""
+    before = _plan_cells(root, capsys, "--profile", "public-record")
+    after = _plan_cells(root, capsys, "--profile", "public-record", "--param", "val_samples=10")
+    assert set(after) < set(before) and all("val_samples=10" in k for k in after if "tiny_fit" in k)
+
+
+def test_param_reaches_include_entries_and_reads_decimal_integers(root: Path, capsys) -> None:
+    cells = _plan_cells(root, capsys, "--profile", "public-record", "--param", "mode=function")
+    assert {c["params"]["mode"] for c in cells.values() if c["workload"] == "mlp_loop"} == {"function"}
+    cells = _plan_cells(root, capsys, "--profile", "ci", "--param", "seed=010")
+    assert {c["params"]["seed"] for c in cells.values()} == {10}  # decimal, never YAML's octal
 
 
 def test_param_collapses_an_axis(root: Path, capsys) -> None:
@@ -171,6 +201,15 @@ def test_no_engine_is_one_clear_error(root: Path, tmp_path: Path, command: str, 
         (["run", "--param", "wobble=1", "--profile", "ci"], "--param wobble: unknown parameter"),
         (["run", "--param", "epochs=[1, 2]", "--profile", "ci"], "--param epochs: expected one value"),
         (
+            ["run", "--param", "epochs=1", "--param", "epochs=2", "--profile", "ci"],
+            "--param epochs: given twice",
+        ),
+        (["run", "--param", "epochs=1.5", "--profile", "ci"], "--param epochs: expected"),
+        (
+            ["run", "--param", "mode=eager", "--profile", "measure"],
+            "--param mode=eager: profile 'measure' excludes every cell it applies to",
+        ),
+        (
             ["run", "--param", "calls=10", "--profile", "ci"],
             "--param calls: no workload of profile 'ci' uses it",
         ),
@@ -223,3 +262,8 @@ def test_compare_names_cells_whose_parameters_differ(results: Path, capsys) -> N
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "warning: 1 cell(s) ran with other parameters in A and B (train_samples)" in out
+    assert main([*argv, "--format", "json", "--fail-on-regression", "0"]) in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    (marked,) = [c for c in doc["cells"] if c["params_changed"]]
+    assert marked["cell_id"] == cell["cell_id"] and marked["regression"] is None
+    assert cell["cell_id"] not in doc["regressions"]

@@ -386,3 +386,15 @@ def test_resume_needs_the_same_param_values(tmp_path: Path) -> None:
         _session(tmp_path, ScriptedBackend(), resume=first.run_id, params=("epochs=2",), probe=False)
     again = _session(tmp_path, ScriptedBackend(), resume=first.run_id, params=("epochs=1",), probe=False)
     assert again.run_id == first.run_id
+
+
+def test_a_run_made_before_param_values_were_recorded_resumes_without_them(tmp_path: Path) -> None:
+    first = _session(tmp_path, ScriptedBackend(), probe=False)
+    first.run()
+    manifest = first.store.read_manifest()
+    del manifest["params"]  # a manifest written by an older harness
+    first.store.write_manifest(manifest)
+    again = _session(tmp_path, ScriptedBackend(), resume=first.run_id, probe=False)
+    assert again.run_id == first.run_id
+    with pytest.raises(ConfigError, match="made with no --param"):
+        _session(tmp_path, ScriptedBackend(), resume=first.run_id, params=("epochs=1",), probe=False)
