@@ -440,3 +440,15 @@ def test_welch_p_without_any_spread() -> None:
     assert welch_log_p(np.array([1.0, 1.0, 1.0]), np.array([2.0, 2.0])) == 0.0  # certainly different
     assert welch_log_p(np.array([1.0, 1.0]), np.array([1.0, 1.0, 1.0])) == 1.0  # identical
     assert np.isnan(welch_log_p(np.array([1.0]), np.array([1.0, 2.0])))  # one execution: no test
+
+
+def test_history_of_a_run_that_measured_nothing_is_empty(current_run) -> None:
+    """A nightly run whose every cell failed still renders its history section (empty)."""
+    failed = copy.deepcopy(current_run)
+    failed.manifest["run_id"] = "20261127T000000Z-failed"
+    for rec in failed.records:
+        if rec["status"] == "ok":
+            rec["status"], rec["payload"] = "failed", None
+    ana = stats.analyse_run(failed)
+    assert stats.history_trends(ana, [stats.analyse_run(current_run)]).empty
+    assert stats.history_regressions(ana, [stats.analyse_run(current_run)]).empty
