@@ -131,7 +131,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 Text.assemble(
                     ("interrupted", "yellow"),
                     f": {result.done} result(s) kept in {result.path}; {result.removed} container(s) "
-                    f"removed. Resume with: harness run --profile {args.profile} --resume {result.run_id}",
+                    f"removed. Resume with: harness run --profile {args.profile}"
+                    + "".join(f" --param {k}={'null' if v is None else v}" for k, v in source.params.items())
+                    + f" --resume {result.run_id}",
                 )
             )
             return EXIT_INTERRUPTED
