@@ -21,6 +21,7 @@ from harness import cachedirs
 from harness.cliparser import build_parser
 from harness.errors import BuildError, ConfigError, HarnessError
 from harness.execution.settings import Overrides, RunOptions, RunSettings
+from harness.matrix.params import format_assignments
 from harness.matrix.source import MatrixSource, load_source
 
 EXIT_INTERRUPTED = 130
@@ -131,9 +132,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 Text.assemble(
                     ("interrupted", "yellow"),
                     f": {result.done} result(s) kept in {result.path}; {result.removed} container(s) "
-                    f"removed. Resume with: harness run --profile {args.profile}"
-                    + "".join(f" --param {k}={'null' if v is None else v}" for k, v in source.params.items())
-                    + f" --resume {result.run_id}",
+                    f"removed. Resume with: harness run --profile {args.profile} "
+                    + (f"{format_assignments(source.params)} " if source.params else "")
+                    + f"--resume {result.run_id}",
                 )
             )
             return EXIT_INTERRUPTED

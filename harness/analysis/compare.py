@@ -33,9 +33,15 @@ def _finite(x: Any) -> float | None:
 
 
 def comparison_doc(
-    a: analysis.AnalysisTables, b: analysis.AnalysisTables, comp: Any, threshold: float | None, margin: float
+    a: analysis.AnalysisTables,
+    b: analysis.AnalysisTables,
+    comp: Any,
+    threshold: float | None,
+    margin: float,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
-    """The machine-readable comparison (`harness compare --format json`)."""
+    """The machine-readable comparison (`harness compare --format json`). `params`: `param_changes` of the
+    two runs; a cell that ran with other parameters is shown, marked, and never decides the gate."""
     host = analysis.host_change(a.drift, b.drift)
     measured_ci = comp[["ratio_lo", "ratio_hi"]]
     if host.confounded:  # verdicts and the gate use the CI widened by the host's own change
@@ -65,7 +71,10 @@ def comparison_doc(
                 "contended_excluded": {"a": int(row["a_contended"]), "b": int(row["b_contended"])},
                 "verdict": str(row["kind"]),
                 "text": str(row["verdict"]),
-                "regression": bool(bad.iloc[i]) if bad is not None else None,
+                "regression": (
+                    bool(bad.iloc[i]) if bad is not None and row["b_cell"] not in params["changed"] else None
+                ),
+                "params_changed": row["b_cell"] in params["changed"],
             }
         )
     only_a = sorted(set(a.cells.executions) - set(b.cells.executions))
@@ -85,7 +94,7 @@ def comparison_doc(
         "only_in_a": only_a,
         "only_in_b": only_b,
         "counts": {k: sum(1 for c in cells if c["verdict"] == k) for k in analysis.KINDS},
-        "regressions": regressions,  # recomputed once parameter changes are known
+        "regressions": regressions,
         "host": {
             "matmul_change_pct": host.matmul_pct,
             "loop_change_pct": host.loop_pct,
@@ -95,6 +104,7 @@ def comparison_doc(
             "note": host.note,
         },
         "payload": _payload_change(a, b),
+        "params": params,
         "gate": None if threshold is None else ("fail" if regressions else "pass"),
     }
 
@@ -126,21 +136,6 @@ def param_changes(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> dic
         else None
     )
     return {"changed": changed, "note": note}
-
-
-def _leave_changed_cells_out_of_the_gate(
-    doc: dict[str, Any], params: dict[str, Any], threshold: float | None
-) -> None:
-    """A cell that ran with other parameters in A and B compares other work: it is shown, marked, and
-    never decides the regression gate."""
-    doc["params"] = params
-    for cell in doc["cells"]:
-        cell["params_changed"] = cell["cell_id"] in params["changed"]
-        if cell["params_changed"]:
-            cell["regression"] = None
-    doc["regressions"] = [str(c["cell_id"]) for c in doc["cells"] if c["regression"]]
-    if threshold is not None:
-        doc["gate"] = "fail" if doc["regressions"] else "pass"
 
 
 def _payload_change(a: analysis.AnalysisTables, b: analysis.AnalysisTables) -> dict[str, Any]:
@@ -214,8 +209,7 @@ def compare_runs(
     margin = margin_pct if margin_pct is not None else a.margin_pct
     comp = analysis.compare_cells_across(a.cells, b.cells, margin)
     threshold = fail_on_regression_pct
-    doc = comparison_doc(a, b, comp, threshold, margin)
-    _leave_changed_cells_out_of_the_gate(doc, param_changes(run_a.manifest, run_b.manifest), threshold)
+    doc = comparison_doc(a, b, comp, threshold, margin, param_changes(run_a.manifest, run_b.manifest))
     if as_json:
         console.file.write(json.dumps(doc, indent=1) + "\n")
     else:

@@ -29,6 +29,7 @@ from harness.execution.hostinfo import host_facts
 from harness.execution.runner import Job, Runner, RunObserver, exit_code_for, plan_rounds
 from harness.execution.settings import RunOptions, RunSettings
 from harness.matrix.config import cpuset_size
+from harness.matrix.params import format_assignments
 from harness.matrix.plan import Cell
 from harness.matrix.source import MatrixSource
 from harness.results.resultdocs import MANIFEST_KIND
@@ -68,7 +69,7 @@ def open_store(source: MatrixSource, results_dir: Path, resume: str | None) -> t
         raise ConfigError(f"--resume {resume}: run was made from another matrix file or profile")
     made_with = previous.get("params") or {}
     if made_with != source.params:
-        given = " ".join(f"--param {k}={v}" for k, v in sorted(made_with.items())) or "no --param"
+        given = format_assignments(made_with) or "no --param"
         raise ConfigError(f"--resume {resume}: run was made with {given}; resume it with the same")
     return store, str(previous["run_id"]), previous
 

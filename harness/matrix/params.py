@@ -362,6 +362,11 @@ def parse_value(text: str) -> ParamValue:
     return None if text == "null" else text
 
 
+def format_assignments(params: Mapping[str, Any]) -> str:
+    """``--param KEY=VALUE ...`` as `parse_assignments` reads it back ("" for none)."""
+    return " ".join(f"--param {k}={'null' if v is None else v}" for k, v in sorted(params.items()))
+
+
 def parse_assignments(given: Sequence[str], workload: str | None = None) -> dict[str, Any]:
     """``--param KEY=VALUE`` values (`harness run`, `plan`, `bisect`): each value read by `parse_value`
     and checked against the table, one value per key, each key once (no axes); `workload`: only

@@ -82,7 +82,7 @@ def make_cell_id(image: str, device: str, workload: str, params: dict[str, Any],
     return f"{image}-{device}/{'-'.join(middle)}/{','.join(tail)}"
 
 
-def axis_keys_of(matrix: Matrix, profile: Profile) -> set[str]:
+def _axis_keys(matrix: Matrix, profile: Profile) -> set[str]:
     """The parameters with more than one value somewhere in the matrix or profile: named in cell ids."""
     keys = {k for k, v in matrix.defaults.items() if isinstance(v, list)}
     for wl in matrix.workloads.values():
@@ -105,7 +105,7 @@ def expand(
     The matrix comes from load_matrix, which checked every parameter, include entry and every profile's
     selection (cell count) once: nothing is re-checked here."""
     profile = get_profile(matrix, profile_name, source)
-    axis_keys = axis_keys_of(matrix, profile) | keep_axes  # keep_axes: axes a --param collapsed
+    axis_keys = _axis_keys(matrix, profile) | keep_axes  # keep_axes: axes a --param collapsed
     cells: dict[str, Cell] = {}
     for image, device, workload, params in iter_cells(matrix, profile):
         _add_cell(cells, image, device, workload, params, axis_keys)

@@ -267,3 +267,12 @@ def test_compare_names_cells_whose_parameters_differ(results: Path, capsys) -> N
     (marked,) = [c for c in doc["cells"] if c["params_changed"]]
     assert marked["cell_id"] == cell["cell_id"] and marked["regression"] is None
     assert cell["cell_id"] not in doc["regressions"]
+
+
+def test_param_text_reads_back_as_the_same_values() -> None:
+    from harness.matrix.params import format_assignments, parse_assignments
+
+    values = {"epochs": 1, "steps_per_epoch": None, "input": "numpy"}
+    text = format_assignments(values)
+    assert text == "--param epochs=1 --param input=numpy --param steps_per_epoch=null"
+    assert parse_assignments(text.split()[1::2]) == values
